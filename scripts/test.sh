@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Set up a virtual environment from scratch and run lint, types and the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+. .venv/bin/activate
+python -m pip install -q torch==2.13.0          # the CPU build; install before anything else
+python -m pip install -q -e ".[test]"
+if command -v apt-get >/dev/null && ! command -v chromium >/dev/null; then
+  (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "chromium not installed: browser test will skip"
+fi
+ruff check src tests benchmarks
+mypy
+python -m pytest -q -ra

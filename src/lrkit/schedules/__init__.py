@@ -1,0 +1,44 @@
+"""Closed-form schedules: primitives, warmup and combinators (no torch import here)."""
+
+from lrkit.schedules.base import Rel, Schedule, Value
+from lrkit.schedules.combine import Clamp, Hold, Join, Product, Repeat, Scale, Staircase, join
+from lrkit.schedules.cosine import Cosine, CosineRestarts
+from lrkit.schedules.cyclic import Cyclic, OneCycle, OneCycleMomentum
+from lrkit.schedules.inverse_sqrt import InverseSqrt
+from lrkit.schedules.piecewise import Piecewise
+from lrkit.schedules.plateau import Plateau
+from lrkit.schedules.polynomial import Constant, Linear, Poly
+from lrkit.schedules.step import Exponential, MultiStep, StepDecay
+from lrkit.schedules.warmup import Warmup
+from lrkit.schedules.wsd import WSD, SqrtDecay
+
+__all__ = [
+    "WSD",
+    "Clamp",
+    "Constant",
+    "Cosine",
+    "CosineRestarts",
+    "Cyclic",
+    "Exponential",
+    "Hold",
+    "InverseSqrt",
+    "Join",
+    "Linear",
+    "MultiStep",
+    "OneCycle",
+    "OneCycleMomentum",
+    "Piecewise",
+    "Plateau",
+    "Poly",
+    "Product",
+    "Rel",
+    "Repeat",
+    "Scale",
+    "Schedule",
+    "SqrtDecay",
+    "Staircase",
+    "StepDecay",
+    "Value",
+    "Warmup",
+    "join",
+]

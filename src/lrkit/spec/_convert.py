@@ -1,0 +1,193 @@
+"""Syntax tree to raw form: what the builder takes, with the column of every value.
+
+Type hints decide what a bare name means (a schedule where only a schedule fits, else a
+string) and which field a positional argument fills.
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import Any
+
+from lrkit.spec import _registry as reg
+from lrkit.spec._build import Chain, Over, _elem_hint
+from lrkit.spec._parse import (
+    _LITERALS,
+    Call,
+    ChainNode,
+    ListNode,
+    Lit,
+    MulNode,
+    Node,
+    OverNode,
+    _fail,
+)
+
+__all__ = ["Converter"]
+
+
+def _show(node: Node) -> str:
+    if isinstance(node, Lit):
+        kind = {"rel": "relative value", "word": "name"}.get(node.kind, node.kind)
+        text = f"{node.value!r}" if node.kind != "rel" else f"{node.value!r}x"
+        return f"{kind} {text}"
+    return "a list" if isinstance(node, ListNode) else "an expression"
+
+
+def _schedule_like(node: Node) -> bool:
+    if isinstance(node, (Call, ChainNode, MulNode, OverNode)):
+        return True
+    if isinstance(node, ListNode):
+        return bool(node.items) and all(_schedule_like(n) for n in node.items)
+    return False
+
+
+class Converter:
+    """Syntax tree to raw form; ``cols`` maps ``(id(raw mapping), field)`` to a column."""
+
+    def __init__(self) -> None:
+        self.cols: dict[tuple[int, str | None], int] = {}
+        self.keep: list[Any] = []  # keeps raw nodes alive, so their ids stay unique
+
+    def mark(self, raw: Any, field: str | None, col: int) -> None:
+        self.keep.append(raw)
+        self.cols[(id(raw), field)] = col
+
+    def column(self, node: Any, field: str | None) -> int | None:
+        return self.cols.get((id(node), field), self.cols.get((id(node), None)))
+
+    def schedule(self, node: Node) -> Any:
+        if isinstance(node, Call):
+            return self.call(node)
+        if isinstance(node, Lit) and node.kind == "word":
+            if node.value in _LITERALS:
+                raise _fail(node.col, f"expected a schedule, got {node.value!r}")
+            return self.call(Call(node.col, node.value, ()))
+        if isinstance(node, ChainNode):
+            for p in node.pieces:
+                if isinstance(p, (Lit, ListNode)) and not (
+                    p.kind == "word" if isinstance(p, Lit) else False
+                ):
+                    raise _fail(
+                        p.col, f"'then' joins schedules: expected a schedule, got {_show(p)}"
+                    )
+            chain = Chain([self.schedule(p) for p in node.pieces])
+            self.mark(chain, None, node.col)
+            return chain
+        if isinstance(node, OverNode):
+            over = Over(self.schedule(node.node), node.total)
+            self.mark(over, None, node.col)
+            return over
+        if isinstance(node, MulNode):
+            return self.product(node)
+        raise _fail(node.col, f"expected a schedule, got {_show(node)}")
+
+    def product(self, node: MulNode) -> Any:
+        acc: Any = None
+        acc_col = node.col
+        flat = False  # acc is a product made here, so further schedules extend it
+        for f in node.factors:
+            item: Any = f.value if isinstance(f, Lit) and f.kind == "number" else None
+            if item is None:
+                item = self.schedule(f)
+            if acc is None:
+                acc, acc_col = item, f.col
+                continue
+            a_num, b_num = (
+                not isinstance(acc, (dict, Chain, Over)),
+                not isinstance(item, (dict, Chain, Over)),
+            )
+            if a_num and b_num:
+                raise _fail(f.col, "expected a schedule on one side of '*', got two numbers")
+            if a_num or b_num:
+                sched, num = (item, acc) if a_num else (acc, item)
+                acc, flat = {"kind": "scale", "schedule": sched, "factor": num}, False
+                self.mark(acc, "factor", f.col if b_num else acc_col)
+            elif flat:
+                acc["schedules"].append(item)
+            else:
+                acc, flat = {"kind": "product", "schedules": [acc, item]}, True
+            self.mark(acc, None, node.col)
+        if not isinstance(acc, (dict, Chain, Over)):
+            raise _fail(node.col, "expected a schedule on one side of '*'")
+        return acc
+
+    def call(self, node: Call) -> dict[str, Any]:
+        ki = reg.info(node.name)
+        if ki is None:
+            raise _fail(
+                node.col,
+                f"unknown schedule {node.name!r}{reg.suggest(node.name, reg.names())}"
+                f"; expected one of {', '.join(reg.names())}",
+            )
+        out: dict[str, Any] = {"kind": ki.kind}
+        self.mark(out, None, node.col)
+        sched_slots = list(ki.schedule_fields)
+        other_slots = list(ki.positional)
+        keywords = False
+        for arg in node.args:
+            if arg.key is None:
+                if keywords:
+                    raise _fail(
+                        arg.col, f"positional argument after keyword arguments in {ki.kind}(...)"
+                    )
+                like = _schedule_like(arg.value) or self._names_schedule(
+                    arg.value, ki, sched_slots, other_slots
+                )
+                slots = sched_slots if like else other_slots
+                if not slots:
+                    kind = "schedule" if slots is sched_slots else "value"
+                    raise _fail(
+                        arg.col,
+                        f"too many {kind} arguments for {ki.kind}(...): expected"
+                        f" {reg.signature(ki.kind)}",
+                    )
+                name = slots.pop(0)
+            else:
+                keywords = True
+                name = arg.key
+                if ki.field(name) is None:
+                    known = [f.name for f in ki.fields]
+                    raise _fail(
+                        arg.col,
+                        f"unknown argument {name!r} for {ki.kind}{reg.suggest(name, known)}"
+                        f"; expected one of {', '.join(known)}",
+                    )
+            if name in out:
+                raise _fail(arg.col, f"argument {name!r} of {ki.kind}(...) given twice")
+            out[name] = self.value(arg.value, ki.hints[name])
+            self.mark(out, name, arg.value.col)
+        return out
+
+    @staticmethod
+    def _names_schedule(
+        node: Node, ki: reg.KindInfo, sched_slots: list[str], other_slots: list[str]
+    ) -> bool:
+        """A bare name of a kind fills a schedule field when the next value field cannot take
+        a string (``clamp(poly, 0.1)``); otherwise bare names are strings."""
+        if not (isinstance(node, Lit) and node.kind == "word" and sched_slots):
+            return False
+        if node.value in _LITERALS or reg.info(node.value) is None:
+            return False
+        return not other_slots or not _takes_str(ki.hints[other_slots[0]])
+
+    def value(self, node: Node, hint: Any) -> Any:
+        if isinstance(node, Lit):
+            if node.kind == "rel":
+                return {"rel": node.value}
+            if node.kind != "word":
+                return node.value
+            if node.value in _LITERALS:
+                return _LITERALS[node.value]
+            if reg.mentions_schedule(hint) and not _takes_str(hint):
+                return self.schedule(node)
+            return node.value
+        if isinstance(node, ListNode):
+            return [self.value(n, _elem_hint(hint, i)) for i, n in enumerate(node.items)]
+        return self.schedule(node)
+
+
+def _takes_str(hint: Any) -> bool:
+    if hint is str or hint is Any:
+        return True
+    return any(_takes_str(a) for a in typing.get_args(hint))

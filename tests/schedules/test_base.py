@@ -1,0 +1,84 @@
+"""The Schedule contract: Rel, bind, evaluation on scalars / arrays / tensors, sugar."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lrkit.errors import ConfigError
+from lrkit.schedules import Constant, Cosine, Linear, Product, Rel, Scale
+from lrkit.schedules.base import check_value, resolve
+
+
+def test_rel_validation_and_repr() -> None:
+    assert repr(Rel(0.5)) == "Rel(0.5)"
+    assert Rel(1).factor == 1.0
+    with pytest.raises(ConfigError, match=r"Rel\.factor="):
+        Rel(-1.0)
+    with pytest.raises(ConfigError, match=r"Rel\.factor="):
+        Rel(float("nan"))
+
+
+def test_check_value_and_resolve() -> None:
+    assert check_value("peak", 1) == 1.0
+    assert check_value("peak", Rel(2)) == Rel(2.0)
+    for bad in [True, "1", -0.1, float("inf"), None]:
+        with pytest.raises(ConfigError, match="peak="):
+            check_value("peak", bad)
+    assert resolve(0.25) == 0.25
+
+
+def test_bind_and_is_relative() -> None:
+    s = Cosine(10, peak=Rel(2.0), end=0.1)
+    assert s.is_relative
+    assert not s.bind(3.0).is_relative
+    assert s.bind(3.0) == Cosine(10, 6.0, 0.1)
+    absolute = Cosine(10, 1.0)
+    assert absolute.bind(5.0) is absolute
+    nested = Product((Constant(Rel(0.5)), Linear(4, start=1.0, end=0.0)))
+    assert nested.is_relative
+    assert nested(0, base=4.0) == 2.0
+    with pytest.raises(ConfigError, match="base="):
+        s.bind(-1.0)
+
+
+def test_call_dispatch() -> None:
+    s = Linear(10, start=1.0, end=0.0)
+    assert isinstance(s(3), float)
+    assert s(3) == 0.7
+    assert s(np.int64(3)) == 0.7
+    assert s(2.5) == 0.75
+    arr = s(np.array([0, 5, 10, 20]))
+    assert arr.dtype == np.float64
+    assert arr.tolist() == [1.0, 0.5, 0.0, 0.0]
+    assert s([0, 5]).tolist() == [1.0, 0.5]
+    assert s(np.zeros((2, 0))).shape == (2, 0)
+    for bad in [-1, float("nan"), float("inf"), np.array([1.0, -2.0]), True, "3"]:
+        with pytest.raises(ConfigError, match="step="):
+            s(bad)
+
+
+def test_tensor_evaluation_dtypes() -> None:
+    s = Cosine(10, peak=Rel(1.0))
+    out = s(torch.arange(11))
+    assert out.dtype == torch.float64
+    assert out.shape == (11,)
+    assert s(torch.arange(11.0, dtype=torch.float32)).dtype == torch.float32
+    const = Constant(0.5)(torch.arange(4))
+    assert const.dtype == torch.float64
+    assert const.tolist() == [0.5] * 4
+    with pytest.raises(ConfigError, match="step="):
+        s(torch.tensor([-1.0]))
+    # eval_tensor binds relative values to base 1
+    assert s.eval_tensor(torch.tensor([0.0])).item() == 1.0
+
+
+def test_mul_sugar() -> None:
+    a, b = Constant(2.0), Linear(10, start=1.0, end=0.0)
+    assert a * b == Product((a, b))
+    assert (a * b)(5) == 1.0
+    assert a * 3 == Scale(a, 3.0)
+    assert 3 * a == Scale(a, 3.0)
+    with pytest.raises(TypeError):
+        a * "x"
