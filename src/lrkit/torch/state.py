@@ -1,0 +1,94 @@
+"""The saved state of :class:`lrkit.torch.LRScheduler`: plain data, checked on load.
+
+Layout (every value a ``str``, ``int``, ``float``, ``bool``, ``None``, ``list`` or ``dict``,
+so ``torch.load(weights_only=True)`` reads it)::
+
+    {"format": "lrkit.torch.LRScheduler", "version": 1,
+     "step": k,                                   # completed scheduler steps
+     "groups": n,                                 # parameter groups scheduled
+     "fields": {"lr": {"schedules": [spec | None, ...], "bases": [float | None, ...]}, ...},
+     "plateau": None | {"best": ..., "num_bad": ..., "cooldown_counter": ...,
+                        "decisions": ..., "reductions": [int, ...]}}
+
+A schedule is saved as its spec dict (:func:`lrkit.spec.to_dict`), or, for a schedule the
+spec registry cannot write, as its ``repr`` (:func:`fingerprint`). The configuration part
+(``groups`` and ``fields``) identifies the setup; :func:`config_diff` names the first
+difference between a saved and a current one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from lrkit._validate import check_int
+from lrkit.errors import ConfigError, StateError
+from lrkit.schedules.base import Schedule
+
+__all__ = ["FORMAT", "VERSION", "config_diff", "fingerprint", "read_step"]
+
+FORMAT = "lrkit.torch.LRScheduler"
+VERSION = 1
+
+
+def fingerprint(schedule: Schedule | None) -> Any:
+    """A plain-data identity of ``schedule``: its spec dict, else its ``repr``."""
+    if schedule is None:
+        return None
+    try:
+        from lrkit.spec import to_dict
+
+        return to_dict(schedule)
+    except (ImportError, ConfigError):
+        return repr(schedule)
+
+
+def check_header(state: Any) -> Mapping[str, Any]:
+    """Raise :class:`StateError` unless ``state`` is a state dict this version reads."""
+    if not isinstance(state, Mapping):
+        raise StateError(f"state_dict={type(state).__name__} is invalid: expected a dict")
+    if state.get("format") != FORMAT:
+        raise StateError(
+            f"state_dict['format']={state.get('format')!r} is invalid: expected {FORMAT!r} "
+            "(a state saved by lrkit.torch.LRScheduler)"
+        )
+    if state.get("version") != VERSION:
+        raise StateError(
+            f"state_dict['version']={state.get('version')!r} is invalid: expected {VERSION}"
+        )
+    return state
+
+
+def read_step(state: Mapping[str, Any]) -> int:
+    try:
+        return check_int("state_dict['step']", state.get("step"), low=0)
+    except ConfigError as exc:
+        raise StateError(str(exc)) from None
+
+
+def config_diff(saved: Any, current: Any, path: str = "state_dict") -> str | None:
+    """The first difference between two plain-data trees, as ``"path: saved X, now Y"``."""
+    if isinstance(saved, Mapping) and isinstance(current, Mapping):
+        keys = [*current, *(k for k in saved if k not in current)]
+        for key in keys:
+            if key not in saved or key not in current:
+                return (f"{path}[{key!r}]: saved {saved.get(key, '<missing>')!r}, "
+                        f"now {current.get(key, '<missing>')!r}")
+            diff = config_diff(saved[key], current[key], f"{path}[{key!r}]")
+            if diff:
+                return diff
+        return None
+    if isinstance(saved, (list, tuple)) and isinstance(current, (list, tuple)):
+        if len(saved) != len(current):
+            return f"{path}: saved {len(saved)} entries, now {len(current)}"
+        for i, (a, b) in enumerate(zip(saved, current, strict=True)):
+            diff = config_diff(a, b, f"{path}[{i}]")
+            if diff:
+                return diff
+        return None
+    if type(saved) is not type(current) and not (
+        isinstance(saved, (int, float)) and isinstance(current, (int, float))
+        and not isinstance(saved, bool) and not isinstance(current, bool)
+    ):
+        return f"{path}: saved {saved!r}, now {current!r}"
+    return None if saved == current else f"{path}: saved {saved!r}, now {current!r}"
