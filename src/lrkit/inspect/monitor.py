@@ -1,0 +1,271 @@
+"""A training-loop monitor: base rate next to effective-rate summaries, every N steps.
+
+Call the monitor right after ``optimizer.step()`` (before ``scheduler.step()``), or let it
+hook itself there with :meth:`Monitor.attach`; it then records each group's ``lr`` *as used by
+that step* and the summaries of :func:`lrkit.inspect.summarize`. It reads only the optimizer's
+param groups and state, so it works with any scheduler (torch's, lrkit's, or none).
+
+Records go to :attr:`Monitor.history` (summaries stay device tensors until read), and, when
+asked, to a CSV file and to TensorBoard (``torch.utils.tensorboard``, imported on first use).
+Writers read values in batches of ``flush_every`` records, so the device is synchronised once
+per batch, not per record.
+
+The default stride :data:`DEFAULT_EVERY` keeps the overhead below 10 % of the optimizer step of
+a 10M-parameter Adam model on CPU (``benchmarks/bench_inspect.py``).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from lrkit.inspect.effective import iter_rates, last_update
+from lrkit.inspect.summary import QUANTILES, Summarizer, Summary, summarize
+
+__all__ = ["DEFAULT_EVERY", "Monitor", "Record"]
+
+#: Default recording stride (optimizer steps between records).
+DEFAULT_EVERY = 100
+
+_FIELDS = [
+    "step",
+    "group",
+    "lr",
+    *(f"p{round(q * 100)}" for q in QUANTILES),
+    "mean",
+    "min",
+    "max",
+    "update_rms",
+    "update_to_weight",
+]
+
+
+@dataclass
+class Record:
+    """One recording: after optimizer update ``step`` (1-based), for one group or parameter."""
+
+    step: int
+    group: int | str
+    lr: float | Tensor
+    summary: Summary
+
+    def row(self) -> dict[str, Any]:
+        """The CSV row (reads the summary's values)."""
+        lr = float(self.lr) if isinstance(self.lr, Tensor) else self.lr
+        return {"step": self.step, "group": self.group, "lr": lr, **self.summary.as_dict()}
+
+
+class Monitor:
+    """Record base and effective rates of an optimizer during training.
+
+    Args:
+        optimizer: a supported optimizer (:data:`lrkit.inspect.SUPPORTED_OPTIMIZERS`).
+        every: record every ``every``-th step (the first step is always recorded).
+        named_parameters: ``model.named_parameters()``, to key per-parameter summaries.
+        per_param: summaries per named parameter instead of per group.
+        updates: ``"derive"`` (from state and ``param.grad``; see
+            :func:`lrkit.inspect.last_update`), ``"snapshot"`` (copy parameters before each
+            recorded step: exact, costs one parameter copy; needs :meth:`attach`), or ``None``.
+        csv_path: append rows to this CSV file.
+        tensorboard_dir: log scalars there (needs the ``tensorboard`` package).
+        flush_every: records buffered before the writers read and write them.
+        bins_per_decade: histogram resolution.
+        quantiles: the quantiles :meth:`quantiles_now` returns (default p10, p50, p90).
+
+    Example:
+        >>> import torch
+        >>> p = torch.nn.Parameter(torch.ones(4))
+        >>> opt = torch.optim.Adam([p], lr=0.01)
+        >>> mon = Monitor(opt, every=1)
+        >>> for _ in range(3):
+        ...     p.grad = torch.ones(4); opt.step(); _ = mon.step()
+        >>> [r.step for r in mon.history], round(mon.history[-1].summary.quantile(0.5), 3)
+        ([1, 2, 3], 0.01)
+    """
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        *,
+        every: int = DEFAULT_EVERY,
+        named_parameters: Iterable[tuple[str, Tensor]] | None = None,
+        per_param: bool = False,
+        updates: str | None = "derive",
+        csv_path: str | os.PathLike[str] | None = None,
+        tensorboard_dir: str | os.PathLike[str] | None = None,
+        flush_every: int = 10,
+        bins_per_decade: int = 100,
+        quantiles: tuple[float, ...] = (0.1, 0.5, 0.9),
+    ) -> None:
+        if not isinstance(every, int) or every < 1:
+            raise ValueError(f"every={every!r} is invalid: expected an integer >= 1")
+        if updates not in ("derive", "snapshot", None):
+            raise ValueError(
+                f"updates={updates!r} is invalid: expected 'derive', 'snapshot' or None"
+            )
+        self.optimizer = optimizer
+        self.every = every
+        self.names = {p: n for n, p in named_parameters} if named_parameters else None
+        self.per_param = per_param
+        self.updates = updates
+        self.csv_path = csv_path
+        self.tensorboard_dir = tensorboard_dir
+        self.flush_every = max(1, int(flush_every))
+        self.bpd = bins_per_decade
+        self.quantiles = tuple(float(q) for q in quantiles)
+        self.history: list[Record] = []
+        self.steps = 0
+        self._pending: list[Record] = []
+        self._writer: Any = None
+        self._csv_started = False
+        self._snapshot: dict[Tensor, Tensor] | None = None
+        self._handles: list[Any] = []
+
+    # -- hooking -------------------------------------------------------------------------
+    def attach(self) -> Monitor:
+        """Register step hooks so the monitor runs right after every ``optimizer.step()``."""
+        if self._handles:
+            return self
+        def post(*_: Any) -> None:
+            self.step()
+
+        def pre(*_: Any) -> None:
+            self._pre()
+
+        self._handles.append(self.optimizer.register_step_post_hook(post))
+        if self.updates == "snapshot":
+            self._handles.append(self.optimizer.register_step_pre_hook(pre))
+        return self
+
+    def detach(self) -> None:
+        """Remove the hooks registered by :meth:`attach`."""
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+
+    def _due(self, step: int) -> bool:
+        return step == 1 or step % self.every == 0
+
+    def _pre(self) -> None:
+        if self._due(self.steps + 1):
+            self._snapshot = {
+                p: p.detach().clone() for g in self.optimizer.param_groups for p in g["params"]
+            }
+
+    # -- recording -----------------------------------------------------------------------
+    def step(self) -> list[Record]:
+        """Count one optimizer step; record if due. Returns the new records (maybe none)."""
+        self.steps += 1
+        if not self._due(self.steps):
+            return []
+        return self.record()
+
+    __call__ = step
+
+    def _updates(self) -> dict[Tensor, Tensor] | None:
+        if self.updates == "snapshot":
+            snap, self._snapshot = self._snapshot, None
+            if snap is None:
+                return None
+            return {p: p.detach() - old for p, old in snap.items()}
+        if self.updates == "derive":
+            try:
+                return dict(last_update(self.optimizer))
+            except RuntimeError:  # a rule needs param.grad and it is gone
+                return None
+        return None
+
+    def record(self) -> list[Record]:
+        """Record now, regardless of the stride (at the current step count)."""
+        sums = summarize(
+            self.optimizer,
+            updates=self._updates(),
+            names=self.names,
+            per_param=self.per_param,
+            bins_per_decade=self.bpd,
+        )
+        lrs = [g["lr"] for g in self.optimizer.param_groups]
+        recs = []
+        for key, s in sums.items():
+            gi = key if isinstance(key, int) else self._group_of(key)
+            lr = lrs[gi]
+            lr = lr.detach().clone() if isinstance(lr, Tensor) else float(lr)
+            recs.append(Record(self.steps, key, lr, s))
+        self.history.extend(recs)
+        if self.csv_path is not None or self.tensorboard_dir is not None:
+            self._pending.extend(recs)
+            if len(self._pending) >= self.flush_every:
+                self.flush()
+        return recs
+
+    def quantiles_now(self) -> tuple[float, ...]:
+        """The :attr:`quantiles` of the effective rate over all groups, now (reads the host)."""
+        s = Summarizer(bins_per_decade=self.bpd)
+        for pr in iter_rates(self.optimizer):
+            s.add(pr.rate, pr.param.numel())
+        res = s.result()
+        return tuple(res.quantile(q) for q in self.quantiles)
+
+    def _group_of(self, key: str) -> int:
+        for gi, g in enumerate(self.optimizer.param_groups):
+            for pi, p in enumerate(g["params"]):
+                name = self.names.get(p) if self.names else None
+                if key in (name, f"g{gi}.{pi}"):
+                    return gi
+        return 0
+
+    # -- writers -------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Write buffered records to the CSV file / TensorBoard (reads their values)."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        rows = [r.row() for r in pending]
+        if self.csv_path is not None:
+            new = not self._csv_started and not (
+                os.path.exists(self.csv_path) and os.path.getsize(self.csv_path) > 0
+            )
+            with open(self.csv_path, "a", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=_FIELDS)
+                if new:
+                    w.writeheader()
+                w.writerows(rows)
+            self._csv_started = True
+        if self.tensorboard_dir is not None:
+            writer = self._tensorboard()
+            for r, row in zip(pending, rows, strict=True):
+                for k, v in row.items():
+                    if k not in ("step", "group") and v is not None:
+                        writer.add_scalar(f"lr/{r.group}/{k}", v, r.step)
+            writer.flush()
+
+    def _tensorboard(self) -> Any:
+        if self._writer is None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError as err:  # pragma: no cover - depends on the environment
+                raise ImportError(
+                    "tensorboard_dir needs the tensorboard package: pip install lrkit[tensorboard]"
+                ) from err
+            self._writer = SummaryWriter(log_dir=str(self.tensorboard_dir))
+        return self._writer
+
+    def close(self) -> None:
+        """Flush the writers, close TensorBoard and remove hooks."""
+        self.flush()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self.detach()
+
+    def __enter__(self) -> Monitor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

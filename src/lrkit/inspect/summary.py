@@ -1,0 +1,255 @@
+"""Summaries of effective rates: quantiles, mean, extremes and a log-spaced histogram.
+
+Quantiles are read from a histogram over :math:`\\log_{10}` of the rates with ``bins_per_decade``
+bins per decade between ``10**low`` and ``10**high`` (rates outside are counted in the edge
+bins; exact minimum and maximum are tracked separately and bound every estimate). Exact
+quantiles of 100M elements would need a sort; the histogram is one pass with a fixed-size
+result and no host synchronisation.
+
+**Accuracy.** The estimate for quantile :math:`q` interpolates geometrically inside the bin
+holding the order statistic of rank :math:`q(n-1)`. For rates inside the histogram range it is
+within a factor :math:`10^{1/B}` of that order statistic and within :math:`10^{2/B}` of
+``numpy.quantile(x, q)`` (linear method, whose two neighbouring order statistics may fall in
+adjacent bins); :math:`B` = ``bins_per_decade``, default 100: 2.3 % and 4.7 %.
+
+All statistics stay tensors on the optimizer's device until read: a :class:`Summary` copies
+its few tensors to the host once, on first access of a value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from lrkit.inspect.effective import ParamRates, iter_rates
+
+__all__ = ["QUANTILES", "Histogram", "Summarizer", "Summary", "summarize"]
+
+#: The quantiles every summary reports.
+QUANTILES: tuple[float, ...] = (0.01, 0.10, 0.50, 0.90, 0.99)
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """A log-spaced histogram: ``counts[i]`` rates in ``[edges[i], edges[i+1])``."""
+
+    edges: np.ndarray
+    counts: np.ndarray
+
+
+class Summarizer:
+    """Accumulate rate statistics tensor by tensor, on the tensors' device.
+
+    Args:
+        low, high: log10 of the histogram range (default 1e-16 .. 1e4).
+        bins_per_decade: histogram resolution; sets the quantile error (module docstring).
+    """
+
+    def __init__(self, *, low: float = -16.0, high: float = 4.0, bins_per_decade: int = 100):
+        if not (math.isfinite(low) and math.isfinite(high) and high > low):
+            raise ValueError(f"low={low!r}, high={high!r} is invalid: expected low < high")
+        if bins_per_decade < 1:
+            raise ValueError(f"bins_per_decade={bins_per_decade!r} is invalid: expected >= 1")
+        self.low, self.high, self.bpd = float(low), float(high), int(bins_per_decade)
+        self.bins = round((high - low) * bins_per_decade)
+        self._acc: dict[str, Tensor] | None = None
+
+    def _init(self, device: torch.device) -> dict[str, Tensor]:
+        z = torch.zeros((), dtype=torch.float64, device=device)
+        return {
+            "counts": torch.zeros(self.bins, dtype=torch.float64, device=device),
+            "n": z.clone(),
+            "sum": z.clone(),
+            "min": torch.full((), math.inf, dtype=torch.float64, device=device),
+            "max": torch.full((), -math.inf, dtype=torch.float64, device=device),
+            "upd_sq": z.clone(),
+            "w_sq": z.clone(),
+            "has_upd": z.clone(),
+        }
+
+    def add(self, rate: Tensor, numel: int | None = None) -> None:
+        """Add a rate tensor; a 0-d ``rate`` stands for ``numel`` equal elements."""
+        acc = self._acc if self._acc is not None else self._init(rate.device)
+        self._acc = acc
+        r = rate.detach()
+        if r.dim() == 0:
+            k = float(numel if numel is not None else 1)
+            r64 = r.to(torch.float64)
+            lg = torch.log10(r64).clamp(self.low, self.high)
+            idx = ((lg - self.low) * self.bpd).floor().clamp(0, self.bins - 1).long()
+            acc["counts"].index_put_((idx.reshape(1),), torch.full_like(r64, k).reshape(1), True)
+            acc["n"] += k
+            acc["sum"] += r64 * k
+            acc["min"] = torch.minimum(acc["min"], r64)
+            acc["max"] = torch.maximum(acc["max"], r64)
+            return
+        r = r.reshape(-1)
+        lg = torch.log10(r).clamp_(self.low, self.high)
+        acc["counts"] += torch.histc(lg, self.bins, self.low, self.high).to(torch.float64)
+        acc["n"] += r.numel()
+        acc["sum"] += r.sum(dtype=torch.float64)
+        lo, hi = torch.aminmax(r)
+        acc["min"] = torch.minimum(acc["min"], lo.to(torch.float64))
+        acc["max"] = torch.maximum(acc["max"], hi.to(torch.float64))
+
+    def add_update(self, update: Tensor, weight: Tensor) -> None:
+        """Add one parameter's last update and its weights (for update RMS and ratio)."""
+        if self._acc is None:
+            self._acc = self._init(update.device)
+        u, w = update.detach(), weight.detach()
+        self._acc["upd_sq"] += torch.linalg.vector_norm(u, dtype=torch.float64) ** 2
+        self._acc["w_sq"] += torch.linalg.vector_norm(w, dtype=torch.float64) ** 2
+        self._acc["has_upd"] += u.numel()
+
+    def result(self, group: int | str = 0) -> Summary:
+        """The summary so far (tensors, not yet read)."""
+        if self._acc is None:
+            raise ValueError("nothing was added")
+        return Summary(group, self.low, self.bpd, dict(self._acc))
+
+
+@dataclass
+class Summary:
+    """Statistics of the effective rates of one group (or parameter); read lazily.
+
+    Attributes (host values, computed on first access): ``count``, ``mean``, ``min``, ``max``,
+    ``quantiles`` (dict q -> value, for :data:`QUANTILES`), ``histogram``, ``update_rms`` and
+    ``update_to_weight`` (``||Δp|| / ||p||``; ``None`` when no update was given).
+    """
+
+    key: int | str
+    low: float
+    bpd: int
+    tensors: dict[str, Tensor]
+    _host: dict[str, Any] | None = field(default=None, repr=False)
+
+    def _read(self) -> dict[str, Any]:
+        if self._host is None:
+            names = list(self.tensors)
+            flat = torch.cat([self.tensors[k].reshape(-1) for k in names]).cpu().numpy()
+            host: dict[str, Any] = {}
+            i = 0
+            for k in names:
+                n = self.tensors[k].numel()
+                host[k] = flat[i : i + n] if n > 1 else float(flat[i])
+                i += n
+            self._host = host
+        return self._host
+
+    @property
+    def count(self) -> int:
+        return int(self._read()["n"])
+
+    @property
+    def mean(self) -> float:
+        h = self._read()
+        return float(h["sum"] / h["n"]) if h["n"] else math.nan
+
+    @property
+    def min(self) -> float:
+        return float(self._read()["min"])
+
+    @property
+    def max(self) -> float:
+        return float(self._read()["max"])
+
+    @property
+    def histogram(self) -> Histogram:
+        counts = np.asarray(self._read()["counts"])
+        edges = 10.0 ** (self.low + np.arange(counts.size + 1) / self.bpd)
+        return Histogram(edges=edges, counts=counts)
+
+    def quantile(self, q: float) -> float:
+        """Estimated ``q``-quantile (error bound: module docstring)."""
+        h = self._read()
+        n = h["n"]
+        if not n:
+            return math.nan
+        counts = np.asarray(h["counts"])
+        cum = np.cumsum(counts)
+        rank = q * (n - 1)
+        b = int(np.searchsorted(cum, rank, side="right"))
+        b = min(b, counts.size - 1)
+        before = cum[b - 1] if b > 0 else 0.0
+        frac = (rank - before + 0.5) / counts[b] if counts[b] else 0.5
+        est = 10.0 ** (self.low + (b + min(max(frac, 0.0), 1.0)) / self.bpd)
+        return float(min(max(est, h["min"]), h["max"]))
+
+    @property
+    def quantiles(self) -> dict[float, float]:
+        return {q: self.quantile(q) for q in QUANTILES}
+
+    @property
+    def update_rms(self) -> float | None:
+        h = self._read()
+        return math.sqrt(h["upd_sq"] / h["has_upd"]) if h["has_upd"] else None
+
+    @property
+    def update_to_weight(self) -> float | None:
+        h = self._read()
+        if not h["has_upd"]:
+            return None
+        return math.sqrt(h["upd_sq"] / h["w_sq"]) if h["w_sq"] else math.inf
+
+    def as_dict(self) -> dict[str, float | None]:
+        """Flat host values (the CSV row fields)."""
+        d: dict[str, float | None] = {f"p{round(q * 100)}": v for q, v in self.quantiles.items()}
+        d.update(mean=self.mean, min=self.min, max=self.max)
+        d.update(update_rms=self.update_rms, update_to_weight=self.update_to_weight)
+        return d
+
+
+def summarize(
+    optimizer: torch.optim.Optimizer,
+    *,
+    updates: dict[Tensor, Tensor] | None = None,
+    names: dict[Tensor, str] | Iterable[tuple[str, Tensor]] | None = None,
+    per_param: bool = False,
+    bins_per_decade: int = 100,
+) -> dict[int | str, Summary]:
+    """Summaries of the effective rates, per group (key: group index) or per named parameter.
+
+    Args:
+        optimizer: a supported optimizer (see :mod:`lrkit.inspect.effective`).
+        updates: realized updates per parameter (``param -> delta``) for ``update_rms`` and
+            ``update_to_weight``; e.g. ``dict(last_update(opt))`` or a monitor's snapshot.
+        names: ``model.named_parameters()`` (or a param -> name dict) for ``per_param``.
+        per_param: one summary per parameter, keyed by name (or ``"g{group}.{index}"``).
+        bins_per_decade: histogram resolution.
+
+    Raises:
+        UnsupportedOptimizerError, NoStatisticsError: as :func:`effective_rates`.
+    """
+    if names is not None and not isinstance(names, dict):
+        names = {p: n for n, p in names}
+    by: dict[int | str, Summarizer] = {}
+    counter: dict[int, int] = {}
+    for pr in iter_rates(optimizer):
+        _add(by, pr, names, per_param, counter, updates, bins_per_decade)
+    return {k: s.result(k) for k, s in by.items()}
+
+
+def _add(
+    by: dict[int | str, Summarizer],
+    pr: ParamRates,
+    names: dict[Tensor, str] | None,
+    per_param: bool,
+    counter: dict[int, int],
+    updates: dict[Tensor, Tensor] | None,
+    bpd: int,
+) -> None:
+    idx = counter.get(pr.group, 0)
+    counter[pr.group] = idx + 1
+    key: int | str = pr.group
+    if per_param:
+        key = names.get(pr.param, f"g{pr.group}.{idx}") if names else f"g{pr.group}.{idx}"
+    s = by.setdefault(key, Summarizer(bins_per_decade=bpd))
+    s.add(pr.rate, pr.param.numel())
+    if updates is not None and pr.param in updates:
+        s.add_update(updates[pr.param], pr.param)

@@ -1,0 +1,87 @@
+"""Summaries against numpy on the same values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lrkit.inspect import QUANTILES, Summarizer, effective_rates, last_update, summarize
+
+
+@pytest.mark.parametrize("bpd", [20, 100])
+def test_quantiles_within_documented_bound(bpd: int) -> None:
+    rng = np.random.default_rng(0)
+    parts = [10 ** rng.uniform(-7, -1, size=n) for n in (1000, 37, 20000)]
+    parts.append(rng.lognormal(-8, 1.5, size=5000))
+    s = Summarizer(bins_per_decade=bpd)
+    for x in parts:
+        s.add(torch.from_numpy(x).float())
+    res = s.result()
+    allx = np.concatenate([x.astype(np.float32).astype(np.float64) for x in parts])
+    bound = 10 ** (2 / bpd)
+    for q in QUANTILES:
+        ratio = res.quantile(q) / np.quantile(allx, q)
+        assert 1 / bound <= ratio <= bound, (q, ratio)
+    assert res.count == allx.size
+    assert res.mean == pytest.approx(allx.mean(), rel=1e-6)
+    assert res.min == pytest.approx(allx.min(), rel=1e-6)
+    assert res.max == pytest.approx(allx.max(), rel=1e-6)
+    h = res.histogram
+    assert h.counts.sum() == allx.size
+    assert h.edges.size == h.counts.size + 1
+    np.testing.assert_allclose(np.diff(np.log10(h.edges)), 1 / bpd)
+
+
+def test_scalar_rate_counts_numel() -> None:
+    s = Summarizer()
+    s.add(torch.tensor(0.01), 900)
+    s.add(torch.full((100,), 1e-4))
+    res = s.result()
+    assert res.count == 1000
+    assert res.mean == pytest.approx((900 * 0.01 + 100 * 1e-4) / 1000)
+    bound = 10 ** (1 / 100) - 1  # one bin: the value is an order statistic
+    assert res.quantile(0.5) == pytest.approx(0.01, rel=bound)
+    assert res.quantile(0.01) == pytest.approx(1e-4, rel=bound)
+
+
+def test_summarize_groups_and_updates() -> None:
+    gen = torch.Generator().manual_seed(0)
+    a = torch.nn.Parameter(torch.randn(50, 20, generator=gen))
+    b = torch.nn.Parameter(torch.randn(30, generator=gen))
+    opt = torch.optim.AdamW([{"params": [a]}, {"params": [b], "lr": 0.1}], lr=0.01)
+    for _ in range(3):
+        a.grad, b.grad = torch.randn(a.shape, generator=gen), torch.randn(b.shape, generator=gen)
+        opt.step()
+    upd = dict(last_update(opt))
+    sums = summarize(opt, updates=upd)
+    assert set(sums) == {0, 1}
+    r0 = effective_rates(opt)[0].rate.double().numpy().ravel()
+    assert sums[0].quantile(0.9) == pytest.approx(np.quantile(r0, 0.9), rel=0.05)
+    u = upd[a].double().numpy()
+    assert sums[0].update_rms == pytest.approx(math.sqrt((u**2).mean()), rel=1e-9)
+    w = a.detach().double().numpy()
+    assert sums[0].update_to_weight == pytest.approx(np.linalg.norm(u) / np.linalg.norm(w))
+    row = sums[1].as_dict()
+    assert set(row) >= {"p1", "p10", "p50", "p90", "p99", "mean", "min", "max"}
+    named = summarize(opt, names=[("enc.w", a), ("head.b", b)], per_param=True)
+    assert set(named) == {"enc.w", "head.b"}
+    assert summarize(opt)[0].update_rms is None
+
+
+def test_summary_is_lazy() -> None:
+    s = Summarizer()
+    s.add(torch.rand(10) + 0.1)
+    res = s.result()
+    assert res._host is None
+    _ = res.mean
+    assert res._host is not None
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="bins_per_decade"):
+        Summarizer(bins_per_decade=0)
+    with pytest.raises(ValueError, match="low"):
+        Summarizer(low=1.0, high=0.0)
