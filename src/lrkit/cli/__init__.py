@@ -1,0 +1,69 @@
+"""The ``lrkit`` command: plot, show, export, compare, find-lr.
+
+Every subcommand answers ``--help``. User errors (a bad spec, an unknown option, an output
+that cannot be written or would be overwritten without ``--force``) exit with status 2 and
+one line on stderr naming the problem; Ctrl-C exits with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from lrkit.cli._common import Parser, UsageError
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import lrkit
+    from lrkit.cli import compare_cmd, findlr_cmd, schedule_cmds
+
+    parser = Parser(
+        prog="lrkit",
+        description="Learning-rate schedules as closed-form functions of the step: draw, "
+        "inspect and export them, compare them on a real training run, find a peak rate.",
+        epilog="Run 'lrkit COMMAND --help' for the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"lrkit {lrkit.__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+    schedule_cmds.add_parsers(sub, common)
+    compare_cmd.add_parser(sub, common)
+    findlr_cmd.add_parser(sub, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (console script entry point)."""
+    from lrkit.errors import ConfigError
+
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    prog = f"lrkit {args.command}"
+    if extra:
+        print(f"{prog}: error: unrecognized arguments: {' '.join(extra)} "
+              f"(see '{prog} --help')", file=sys.stderr)
+        return 2
+    try:
+        status = int(args.func(args))
+    except UsageError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    except ConfigError as e:  # SpecError, StateError included
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"{prog}: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    return status
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

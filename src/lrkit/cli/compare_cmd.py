@@ -1,0 +1,270 @@
+"""``lrkit compare``: train the built-in task under several schedules and optimizers."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from lrkit.cli._common import UsageError, add_output_options, new_folder, positive_int
+
+__all__ = ["add_parser"]
+
+
+def _csv_list(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(t) for t in _csv_list(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds={text!r}: expected integers, e.g. 0,1,2") from None
+    if not seeds or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"seeds={text!r}: expected integers >= 0, e.g. 0,1,2")
+    return seeds
+
+
+def add_parser(sub: Any, parent: argparse.ArgumentParser) -> None:
+    from lrkit.train.runner import OPTIMIZERS, PRESETS
+
+    p = sub.add_parser(
+        "compare", parents=[parent],
+        help="train a small CNN under several schedules and optimizers; write a report",
+        description="Train the same small CNN on scikit-learn's 8x8 handwritten digits (no "
+        "download) under several schedules and optimizers, and write a report folder: "
+        "report.html (opens from disk), PNG figures, results.json, results.csv (per step) and "
+        "summary.csv. Fixed seeds give identical numbers run to run. Ctrl-C keeps the finished "
+        "runs and writes a partial report.",
+        epilog="built-in schedules: " + ", ".join(PRESETS) + " (see --list). "
+        "Example: lrkit compare --schedules setr,onecycle --schedule 'fast=onecycle over 100' "
+        "--optimizers adamw --epochs 3 -o out",
+    )
+    p.add_argument(
+        "--schedules", type=_csv_list, metavar="NAMES",
+        help="built-in schedules to run, comma-separated (default: all eight, unless "
+        "--schedule is given)",
+    )
+    p.add_argument(
+        "--schedule", action="append", default=[], metavar="[LABEL=]SPEC",
+        help="a custom schedule spec (repeatable); its horizon defaults to the whole run",
+    )
+    p.add_argument(
+        "--optimizers", type=_csv_list, default=["sgd", "adamw"], metavar="NAMES",
+        help="comma-separated, from " + ", ".join(OPTIMIZERS) + " (default: sgd,adamw)",
+    )
+    p.add_argument(
+        "--lr", action="append", default=[], metavar="OPT=LR",
+        help="base learning rate of an optimizer (repeatable); defaults: "
+        + ", ".join(f"{k}={v[0]:g}" for k, v in OPTIMIZERS.items()),
+    )
+    p.add_argument("--epochs", type=positive_int("epochs"), default=10,
+                   help="epochs per run (default 10)")
+    p.add_argument("--batch-size", type=positive_int("batch-size"), default=64,
+                   help="mini-batch size (default 64)")
+    p.add_argument("--seeds", type=_seeds, default=[0], metavar="S[,S...]",
+                   help="seeds; one run per seed (default 0)")
+    p.add_argument("--threads", type=positive_int("threads"), default=1,
+                   help="torch threads, fixed for reproducibility (default 1: fastest for "
+                   "this tiny model and robust on a busy machine)")
+    p.add_argument("-o", "--output", type=Path, default=Path("lrkit-report"), metavar="DIR",
+                   help="report folder (default ./lrkit-report)")
+    p.add_argument("--list", action="store_true",
+                   help="list the built-in schedules with their specs and exit")
+    add_output_options(p)
+    p.set_defaults(func=cmd_compare)
+
+
+def _lrs(items: list[str], optimizers: list[str]) -> dict[str, float]:
+    from lrkit._validate import check_number
+    from lrkit.train.runner import OPTIMIZERS
+
+    out = {o: OPTIMIZERS[o][0] for o in optimizers}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or name.strip() not in optimizers:
+            raise UsageError(f"--lr {item!r}: expected OPT=LR with OPT one of "
+                             + ", ".join(optimizers))
+        try:
+            lr = float(value)
+        except ValueError:
+            raise UsageError(f"--lr {item!r}: {value!r} is not a number") from None
+        out[name.strip()] = check_number(f"--lr {name.strip()}", lr, low=0, low_open=True)
+    return out
+
+
+class _Progress:
+    """Progress on stderr: rich bars (overall and per run) on a terminal, else one line per
+    finished run (logs, CI); nothing when quiet."""
+
+    def __init__(self, quiet: bool, total_runs: int, steps_per_run: int) -> None:
+        self.bar: Any = None
+        self.lines = False
+        self.total_runs = total_runs
+        self.finished = 0
+        self.steps = steps_per_run
+        self.done_in_run = 0
+        if quiet:
+            return
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        if not console.is_terminal:
+            self.lines = True
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.bar = Progress(
+            TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+        )
+        self.overall = self.bar.add_task(f"all {total_runs} runs (steps)",
+                                         total=total_runs * steps_per_run)
+        self.run: Any = None
+
+    def __enter__(self) -> _Progress:
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def start_run(self, label: str) -> None:
+        self.done_in_run = 0
+        if self.bar is None:
+            return
+        if self.run is not None:
+            self.bar.remove_task(self.run)
+        self.run = self.bar.add_task(label, total=self.steps)
+
+    def step(self) -> None:
+        self.done_in_run += 1
+        if self.bar is not None:
+            self.bar.advance(self.run)
+            self.bar.advance(self.overall)
+
+    def end_run(self, result: Any) -> None:
+        self.finished += 1
+        if self.bar is not None and self.done_in_run < self.steps:  # a diverged run
+            self.bar.advance(self.overall, self.steps - self.done_in_run)
+        if self.lines:
+            s = result.summary()
+            print(f"[{self.finished}/{self.total_runs}] {result.config.label}: best acc "
+                  f"{s['best_val_acc']:.4f}, final loss {s['final_train_loss']:.4f} "
+                  f"({s['wall_time_s']:.1f} s)", file=sys.stderr, flush=True)
+
+
+def _print_summary(runs: list[Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="lrkit compare", title_justify="left")
+    for col in ("schedule", "optimizer", "seed", "best acc", "final acc", "final loss", "time"):
+        t.add_column(col, justify="left" if col in ("schedule", "optimizer") else "right")
+    for r in runs:
+        s = r.summary()
+        t.add_row(s["schedule"], s["optimizer"], str(s["seed"]), f"{s['best_val_acc']:.4f}",
+                  f"{s['final_val_acc']:.4f}", f"{s['final_train_loss']:.4f}",
+                  f"{s['wall_time_s']:.1f}s" + (" diverged" if s["diverged"] else ""))
+    Console(highlight=False).print(t)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from lrkit.train.runner import (
+        OPTIMIZERS,
+        RunConfig,
+        TaskConfig,
+        default_schedules,
+        resolve_schedules,
+        train_run,
+    )
+
+    if args.list:
+        task = TaskConfig(epochs=args.epochs, steps_per_epoch=23)
+        for c in default_schedules(task):
+            print(f"{c.name:<14} {c.spec}")
+        print(f"(specs shown for --epochs {args.epochs} at 23 steps per epoch)")
+        return 0
+    for o in args.optimizers:
+        if o not in OPTIMIZERS:
+            raise UsageError(f"--optimizers: unknown optimizer {o!r}; expected one of "
+                             + ", ".join(OPTIMIZERS))
+    if not args.optimizers:
+        raise UsageError("--optimizers: give at least one optimizer")
+    lrs = _lrs(args.lr, args.optimizers)
+
+    from lrkit.train.data import load_digits
+
+    t0 = time.perf_counter()
+    data = load_digits()
+    task = TaskConfig(
+        epochs=args.epochs, batch_size=args.batch_size, threads=args.threads,
+        steps_per_epoch=load_digits_steps(data, args.batch_size),
+    )
+    schedules = resolve_schedules(args.schedules, args.schedule, task)
+    if not schedules:
+        raise UsageError("--schedules: give at least one schedule")
+    configs = [
+        RunConfig(s, o, lrs[o], seed)
+        for s in schedules for o in args.optimizers for seed in args.seeds
+    ]
+    data_info = {
+        "dataset": "sklearn digits (8x8, 10 classes)",
+        "n_train": data.n_train,
+        "n_val": int(data.x_val.shape[0]),
+        "model": "TinyCNN",
+    }
+    done: list[Any] = []
+    interrupted = False
+    with new_folder(args.output, args.force) as stage:
+        with _Progress(args.quiet, len(configs), task.total_steps) as bar:
+            try:
+                for cfg in configs:
+                    bar.start_run(cfg.label)
+                    result = train_run(cfg, task, data, on_step=bar.step)
+                    done.append(result)
+                    bar.end_run(result)
+            except KeyboardInterrupt:
+                interrupted = True
+        if interrupted and not done:
+            print("lrkit compare: interrupted before any run finished: nothing written",
+                  file=sys.stderr)
+            raise KeyboardInterrupt
+        partial = None
+        if interrupted:
+            partial = f"interrupted by the user after {len(done)} of {len(configs)} runs"
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # finish writing what we have
+        try:
+            from lrkit.train.report import write_report
+
+            write_report(stage, done, task, data_info=data_info, partial=partial)
+        finally:
+            signal.signal(signal.SIGINT, old)
+    report = args.output / "report.html"
+    elapsed = time.perf_counter() - t0
+    if args.quiet:
+        print(report)
+    else:
+        _print_summary(done)
+        print(f"{len(done)} runs in {elapsed:.1f} s; report: {report}")
+    if interrupted:
+        print(f"lrkit compare: interrupted: partial report ({len(done)} of {len(configs)} "
+              f"runs) at {report}", file=sys.stderr)
+        return 130
+    return 0
+
+
+def load_digits_steps(data: Any, batch_size: int) -> int:
+    return int(data.steps_per_epoch(batch_size))
