@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
+
 from lrkit._validate import check_int, check_number
-from lrkit.schedules._ops import Array, Ops
-from lrkit.schedules.base import Rel, Schedule, Value, check_value, resolve
+from lrkit.schedules._ops import NUMPY, Array, Ops
+from lrkit.schedules.base import Rel, Schedule, Value, check_decay, check_value, resolve
 
 __all__ = ["Cosine", "CosineRestarts"]
 
@@ -53,11 +55,7 @@ class Cosine(Schedule):
     end: Value = 0.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(
-            self, "total_steps", check_number("total_steps", self.total_steps, low=0, low_open=True)
-        )
-        object.__setattr__(self, "peak", check_value("peak", self.peak))
-        object.__setattr__(self, "end", check_value("end", self.end))
+        check_decay(self)
 
     def _eval(self, t: Array, ops: Ops) -> Array:
         frac = ops.minimum(t, self.total_steps) / self.total_steps
@@ -142,9 +140,12 @@ class CosineRestarts(Schedule):
             check_number("cycle boundary", self.cycle_start(self.max_cycles), low=0.0)
 
     def cycle_start(self, k: int) -> float:
-        """:math:`S_k`, the step at which cycle ``k`` starts (a host float)."""
-        m, p = self.period_mult, self.period
-        return p * k if m == 1.0 else p * (m**k - 1.0) / (m - 1.0)
+        """:math:`S_k`, the step at which cycle ``k`` starts (a host float).
+
+        Computed by the same NumPy operations as the evaluation (NumPy's ``power`` may differ
+        from Python's ``**`` in the last bit), so the value at ``cycle_start(k)`` is the peak.
+        """
+        return float(self._start(np.float64(k), NUMPY))
 
     def _start(self, k: Array, ops: Ops) -> Array:
         m, p = self.period_mult, self.period
