@@ -129,7 +129,7 @@ def plot_schedules(
         (line,) = ax.plot(x, shown, color=color, lw=1.6, label=label)
         line.set_gid(f"curve:{label}")
         if mark_milestones:
-            _mark(ax, sched, x, y, label, color, log)
+            _mark(ax, sched, x, y, label, color, log, i)
     if log:
         ax.set_yscale("log")
     ax.set_xlabel("step (optimizer updates)")
@@ -146,11 +146,23 @@ def plot_schedules(
 
 
 def _mark(
-    ax: Any, sched: Schedule, x: np.ndarray, y: np.ndarray, label: str, color: str, log: bool
+    ax: Any,
+    sched: Schedule,
+    x: np.ndarray,
+    y: np.ndarray,
+    label: str,
+    color: str,
+    log: bool,
+    index: int,
 ) -> None:
-    """Milestone lines, a peak triangle and a final circle, with annotations."""
+    """Milestone lines, a peak triangle and a final circle, with annotations.
 
-    def point(kind: str, i: int, marker: str) -> None:
+    The ``index``-th curve's labels are offset by ``index`` text lines so that curves
+    sharing a peak or an end do not print on top of each other.
+    """
+    shift = 9 * index
+
+    def point(kind: str, i: int, marker: str, ha: str) -> None:
         v = float(y[i])
         if log and v <= 0:
             return
@@ -161,7 +173,8 @@ def _mark(
             f"{kind} {v:.3g} @ {x[i]:g}",
             (x[i], v),
             textcoords="offset points",
-            xytext=(4, 5),
+            xytext=(4 if ha == "left" else -4, 5 + shift),
+            ha=ha,
             fontsize=7,
             color=color,
         )
@@ -174,14 +187,16 @@ def _mark(
             name,
             (at, 1.0),
             xycoords=("data", "axes fraction"),
+            textcoords="offset points",
+            xytext=(-shift, 0),
             rotation=90,
             va="top",
             ha="right",
             fontsize=7,
             color=color,
         )
-    point("peak", int(np.argmax(y)), "^")
-    point("final", len(y) - 1, "o")
+    point("peak", int(np.argmax(y)), "^", "left")
+    point("final", len(y) - 1, "o", "right")
 
 
 # -- text rendering ----------------------------------------------------------------------

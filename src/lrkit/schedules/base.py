@@ -29,7 +29,7 @@ import numpy as np
 from lrkit._validate import bad, check_number
 from lrkit.schedules._ops import NUMPY, TORCH, Array, Ops
 
-__all__ = ["Rel", "Schedule", "Value", "check_value", "resolve"]
+__all__ = ["Rel", "Schedule", "Value", "check_decay", "check_value", "resolve"]
 
 S = TypeVar("S", bound="Schedule")
 
@@ -63,6 +63,16 @@ def check_value(name: str, value: Any) -> Value:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise bad(name, value, "a finite number >= 0 or Rel(factor)")
     return check_number(name, value, low=0.0)
+
+
+def check_decay(schedule: Schedule) -> None:
+    """Validate and normalise the ``total_steps`` (> 0), ``peak`` and ``end`` fields that the
+    decays from ``peak`` to ``end`` (poly, cosine, 1-sqrt) share; call from ``__post_init__``."""
+    set_ = object.__setattr__
+    total = getattr(schedule, "total_steps")  # noqa: B009 - declared by each subclass
+    set_(schedule, "total_steps", check_number("total_steps", total, low=0, low_open=True))
+    set_(schedule, "peak", check_value("peak", getattr(schedule, "peak")))  # noqa: B009
+    set_(schedule, "end", check_value("end", getattr(schedule, "end")))  # noqa: B009
 
 
 def resolve(value: Value) -> float:
@@ -100,6 +110,12 @@ class Schedule:
     interface; ``__call__`` runs it on a Python number (returns ``float``), a NumPy array
     (returns ``float64`` array) or a torch tensor (returns a tensor on the same device, in the
     step's floating dtype, ``float64`` for integer steps) with no host sync.
+
+    Exactness: a Python number and a NumPy array give bit-identical values (the scalar path
+    is the NumPy path on a 0-d value). torch computes ``pow``, ``exp``, ``log`` and ``cos``
+    with its own vectorized kernels, which may differ from NumPy's in the last bits (a few
+    ulps, more where a cycle index amplifies it); formulas made only of ``+ - * /``, ``min``
+    and ``max`` agree bit for bit. Within torch, the device path equals :meth:`eval_tensor`.
     """
 
     #: The name used in specs (``"poly"``, ``"cosine"``...); set by each subclass.

@@ -6,7 +6,7 @@ import dataclasses
 
 from lrkit._validate import check_number
 from lrkit.schedules._ops import Array, Ops
-from lrkit.schedules.base import Rel, Schedule, Value, check_value, resolve
+from lrkit.schedules.base import Rel, Schedule, Value, check_decay, check_value, resolve
 
 __all__ = ["Constant", "Linear", "Poly"]
 
@@ -80,12 +80,8 @@ class Poly(Schedule):
     end: Value = 0.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(
-            self, "total_steps", check_number("total_steps", self.total_steps, low=0, low_open=True)
-        )
+        check_decay(self)
         object.__setattr__(self, "power", check_number("power", self.power, low=0, low_open=True))
-        object.__setattr__(self, "peak", check_value("peak", self.peak))
-        object.__setattr__(self, "end", check_value("end", self.end))
 
     def _eval(self, t: Array, ops: Ops) -> Array:
         peak, end = resolve(self.peak), resolve(self.end)

@@ -7,7 +7,7 @@ import functools
 
 from lrkit._validate import bad, check_choice, check_number
 from lrkit.schedules._ops import Array, Ops
-from lrkit.schedules.base import Rel, Schedule, Value, check_value, resolve
+from lrkit.schedules.base import Rel, Schedule, Value, check_decay, check_value, resolve
 from lrkit.schedules.combine import Join
 from lrkit.schedules.cosine import Cosine
 from lrkit.schedules.polynomial import Constant, Linear
@@ -51,11 +51,7 @@ class SqrtDecay(Schedule):
     end: Value = 0.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(
-            self, "total_steps", check_number("total_steps", self.total_steps, low=0, low_open=True)
-        )
-        object.__setattr__(self, "peak", check_value("peak", self.peak))
-        object.__setattr__(self, "end", check_value("end", self.end))
+        check_decay(self)
 
     def _eval(self, t: Array, ops: Ops) -> Array:
         frac = ops.minimum(t, self.total_steps) / self.total_steps
