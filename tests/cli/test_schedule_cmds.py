@@ -197,11 +197,14 @@ def test_unwritable_output_exits_2(tmp_path: Path) -> None:
     locked.mkdir()
     locked.chmod(0o500)
     try:
-        if os.access(locked, os.W_OK):  # root ignores permissions
-            pytest.skip("running as root: permissions are not enforced")
-        r = lrkit("export", "cosine", "--steps", "5", "-o", "locked/v.csv", cwd=tmp_path)
+        # root ignores directory permissions; /proc refuses new files even to root
+        target = "locked/v.csv" if not os.access(locked, os.W_OK) else "/proc/lrkit-v.csv"
+        if target.startswith("/proc") and not Path("/proc/self").exists():
+            pytest.skip("running as root without /proc: no unwritable folder to try")
+        r = lrkit("export", "cosine", "--steps", "5", "-o", target, cwd=tmp_path)
         assert r.returncode == 2
-        assert "not writable" in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+        assert target in r.stderr
     finally:
         locked.chmod(0o700)
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
 
 from lrkit.errors import ConfigError
-from lrkit.schedules import Constant, Cosine, Linear, Product, Rel, Scale
-from lrkit.schedules.base import check_value, resolve
+from lrkit.schedules import Constant, Cosine, Linear, Poly, Product, Rel, Scale, Warmup
+from lrkit.schedules.base import NUMPY_BLOCK, check_value, resolve
 
 
 def test_rel_validation_and_repr() -> None:
@@ -82,3 +84,42 @@ def test_mul_sugar() -> None:
     assert 3 * a == Scale(a, 3.0)
     with pytest.raises(TypeError):
         a * "x"
+
+
+def _one_pass(s: object, arr: np.ndarray) -> np.ndarray:
+    from lrkit.schedules._ops import NUMPY
+
+    return np.asarray(s._eval(arr, NUMPY), dtype=np.float64)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("n", [NUMPY_BLOCK - 1, NUMPY_BLOCK + 1, 5 * NUMPY_BLOCK + 17])
+def test_large_arrays_blocked_and_threaded_equal_one_pass(n: int) -> None:
+    s = Warmup(Poly(total_steps=n, power=0.9, end=1e-5), steps=n // 10).bind(0.1)
+    arr = np.arange(n, dtype=np.float64)[::-1].reshape(-1, 1)  # any order and shape
+    got = s(arr)
+    assert got.shape == arr.shape
+    np.testing.assert_array_equal(got, _one_pass(s, arr))
+    assert isinstance(Constant(0.5)(arr), np.ndarray)
+    np.testing.assert_array_equal(Constant(0.5)(arr), np.full(arr.shape, 0.5))
+
+
+def test_large_array_validation_sees_every_block() -> None:
+    arr = np.arange(6 * NUMPY_BLOCK, dtype=np.float64)
+    for bad_value in (-1.0, np.nan, np.inf):
+        arr[-1] = bad_value
+        with pytest.raises(ConfigError, match="step"):
+            Cosine(10)(arr)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_threaded_evaluation_after_fork() -> None:
+    """A forked child (as DataLoader workers are) gets its own pool, not the parent's dead one."""
+    import multiprocessing
+
+    s = Cosine(1e6)
+    arr = np.arange(8 * NUMPY_BLOCK, dtype=np.float64)
+    want = s(arr)  # creates the parent's pool
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply_async(s, (arr,)).get(timeout=60)
+    np.testing.assert_array_equal(got, want)

@@ -22,6 +22,9 @@ import dataclasses
 import functools
 import math
 import numbers
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, TypeVar, overload
 
 import numpy as np
@@ -34,9 +37,34 @@ __all__ = ["Rel", "Schedule", "Value", "check_decay", "check_value", "resolve"]
 S = TypeVar("S", bound="Schedule")
 
 #: NumPy arrays are evaluated in blocks of this many steps: each block's temporaries stay in
-#: cache, which is several times faster than whole-array passes for millions of steps. The
-#: formulas are elementwise, so the result is bit-identical to one pass.
+#: cache, and the blocks of a large array are shared among threads (NumPy releases the GIL
+#: inside its kernels). The formulas are elementwise, so the result is bit-identical to one
+#: pass over the whole array.
 NUMPY_BLOCK = 1 << 16
+
+_pool_lock = threading.Lock()
+_pool: tuple[int, int, ThreadPoolExecutor] | None = None
+
+
+def _threads() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+def _executor() -> tuple[int, ThreadPoolExecutor] | None:
+    """The process's evaluation pool and its size (``None`` with one CPU); a forked child
+    builds its own (the parent's threads do not exist there)."""
+    global _pool
+    workers = min(_threads(), 8)
+    if workers < 2:
+        return None
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid():
+            pool = ThreadPoolExecutor(workers, thread_name_prefix="lrkit-eval")
+            _pool = (os.getpid(), workers, pool)
+        return _pool[1], _pool[2]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,8 +219,19 @@ class Schedule:
             return out if out.shape == arr.shape else np.broadcast_to(out, arr.shape).copy()
         flat = arr.reshape(-1)
         res = np.empty_like(flat)
-        for i in range(0, flat.size, NUMPY_BLOCK):
-            res[i : i + NUMPY_BLOCK] = self._eval(flat[i : i + NUMPY_BLOCK], NUMPY)
+        starts = range(0, flat.size, NUMPY_BLOCK)
+
+        def run(part: range) -> None:
+            for i in part:
+                res[i : i + NUMPY_BLOCK] = self._eval(flat[i : i + NUMPY_BLOCK], NUMPY)
+
+        found = _executor() if len(starts) >= 4 else None
+        if found is None or threading.current_thread().name.startswith("lrkit-eval"):
+            run(starts)
+        else:
+            n, pool = found  # every n-th block to each worker
+            for f in [pool.submit(run, starts[j::n]) for j in range(n)]:
+                f.result()
         return res.reshape(arr.shape)
 
     def eval_tensor(self, step: Any, *, check: bool | None = None) -> Any:
