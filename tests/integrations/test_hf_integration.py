@@ -15,7 +15,7 @@ import torch
 transformers = pytest.importorskip("transformers")  # installed in CI by the integrations extra
 
 from lrkit import Linear, Rel, Warmup  # noqa: E402
-from lrkit.integrations.hf import create_optimizer_and_scheduler  # noqa: E402
+from lrkit.integrations.hf import TrainerScheduler, create_optimizer_and_scheduler  # noqa: E402
 from lrkit.spec import parse  # noqa: E402
 from lrkit.torch import LRScheduler  # noqa: E402
 
@@ -81,11 +81,17 @@ def _args(out: Path, **kw: Any) -> Any:
     return transformers.TrainingArguments(**base)
 
 
-def _train(out: Path, *, resume: str | None = None, **kw: Any) -> tuple[Any, Used]:
+def _train(out: Path, *, resume: str | None = None, build: str = "helper",
+           **kw: Any) -> tuple[Any, Used]:
     torch.manual_seed(0)
     model = TinyModel(TinyConfig())
     args = _args(out, **kw)
-    opt, sched = create_optimizer_and_scheduler(model, SPEC, args=args)
+    if build == "helper":
+        opt, sched = create_optimizer_and_scheduler(model, SPEC, args=args)
+    else:  # built by hand: TrainerScheduler, or the plain LRScheduler
+        opt = torch.optim.AdamW(model.parameters(), lr=LR)
+        cls = TrainerScheduler if build == "direct" else LRScheduler
+        sched = cls(opt, parse(SPEC, total_steps=kw["max_steps"]))
     used = Used()
     trainer = transformers.Trainer(model=model, args=args, train_dataset=Data(),
                                    optimizers=(opt, sched), callbacks=[used])
@@ -100,18 +106,35 @@ def schedule() -> Any:
     return parse(SPEC, total_steps=24)
 
 
+def _logged(trainer: Any) -> dict[int, float]:
+    return {h["step"]: h["learning_rate"] for h in trainer.state.log_history
+            if "learning_rate" in h}
+
+
 @pytest.mark.slow
-def test_trains_and_logs_the_rate_each_update_used(tmp_path: Path, schedule: Any) -> None:
-    trainer, used = _train(tmp_path, max_steps=24)
+@pytest.mark.parametrize("build", ["helper", "direct"])
+def test_trains_and_logs_the_rate_each_update_used(tmp_path: Path, schedule: Any,
+                                                   build: str) -> None:
+    trainer, used = _train(tmp_path, max_steps=24, build=build)
     want = schedule(np.arange(24.0), base=LR)
     np.testing.assert_allclose(used.lrs, want, rtol=1e-15)
-    logged = {h["step"]: h["learning_rate"] for h in trainer.state.log_history
-              if "learning_rate" in h}
+    logged = _logged(trainer)
     assert sorted(logged) == list(range(1, 25))
     for step, lr in logged.items():  # the log after update s shows the rate update s used
         assert lr == pytest.approx(schedule(step - 1, base=LR), rel=1e-15)
     assert logged[1] != logged[2]  # (warmup: consecutive rates differ, so this can fail)
     assert isinstance(trainer.lr_scheduler, LRScheduler)
+
+
+@pytest.mark.slow
+def test_plain_lrscheduler_would_log_the_previous_updates_rate(tmp_path: Path) -> None:
+    """Why TrainerScheduler exists: LRScheduler.get_last_lr() is the previous step's rate
+    when read before scheduler.step(), which is where the Trainer reads it."""
+    trainer, used = _train(tmp_path, max_steps=8, build="plain")
+    want = parse(SPEC, total_steps=8)(np.arange(8.0), base=LR)
+    np.testing.assert_allclose(used.lrs, want, rtol=1e-15)
+    logged = _logged(trainer)
+    assert [logged[s] for s in range(2, 9)] == pytest.approx(used.lrs[:7], rel=1e-15)
 
 
 @pytest.mark.slow
