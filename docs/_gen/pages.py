@@ -108,6 +108,9 @@ PAGES: tuple[Page, ...] = (
         ("timm (warmup_prefix=True)", 'from_timm("cosine", num_epochs=180, warmup_epochs=20, '
                                       'warmup_lr=0.0, warmup_prefix=True)'),
     )),
+    Page("timewarp", S.TimeWarp, "TimeWarp(Cosine(100, end=0.01), 100, power=2.0)", 120, (
+        ("timm (k_decay)", 'from_timm("cosine", num_epochs=100, min_lr=0.01, k_decay=2.0)'),
+    )),
     Page("plateau", S.Plateau, "Plateau(Constant(), factor=0.5, patience=5)", 100),
     Page("join", S.Join, "Join((Linear(20, start=0.1, end=1.0), Cosine(100)), (20,))", 150, (
         ("torch", "from_torch(torch.optim.lr_scheduler.SequentialLR(o := opt(), "

@@ -6,11 +6,12 @@ timm's ``timm/scheduler/{cosine,step,multistep,poly}_lr.py`` ``_get_lr(t)``:
   after it ``t -= warmup_t`` only when ``warmup_prefix``;
 - cosine: cycle ``i`` (``t // t_initial``, or ``floor(log(1 - t / T (1 - m), m))`` for
   ``cycle_mul = m != 1``), ``t_i = m**i T``, ``t_curr = t - (1 - m**i) / (1 - m) T``;
-  ``lr_min + 0.5 (base * cycle_decay**i - lr_min) (1 + cos(pi t_curr / t_i))`` while
-  ``i < cycle_limit``, else ``lr_min``;
+  ``lr_min + 0.5 (base * cycle_decay**i - lr_min) (1 + cos(pi t_curr**k / t_i**k))``
+  while ``i < cycle_limit``, else ``lr_min`` (``k = k_decay``);
 - step: ``base * decay_rate ** (t // decay_t)``;
 - multistep: ``base * decay_rate ** bisect_right(milestones, t + 1)``;
-- poly (one cycle): ``lr_min + (base - lr_min) * (1 - t / T) ** power`` (``lr_min`` after);
+- poly (one cycle): ``lr_min + (base - lr_min) * (1 - t**k / T**k) ** power`` (``lr_min``
+  after);
 - ``create_scheduler_v2``: with ``step_on_epochs=False`` every length is multiplied by
   ``updates_per_epoch`` and ``t`` counts updates; otherwise ``t`` is the epoch.
 """
@@ -50,8 +51,10 @@ def timm_ref(t: float, base: float, sched: str, kw: dict[str, Any]) -> float:
             i = t // T
             t_i = T
             t_curr = t - T * i
+        k = kw.get("k_decay", 1.0)
         if i < lim:
-            return lr_min + 0.5 * (base * d**i - lr_min) * (1 + math.cos(math.pi * t_curr / t_i))
+            return lr_min + 0.5 * (base * d**i - lr_min) * (
+                1 + math.cos(math.pi * t_curr**k / t_i**k))
         return lr_min
     if sched == "step":
         return base * rate ** (t // (kw.get("decay_epochs", 90) * u))
@@ -59,7 +62,8 @@ def timm_ref(t: float, base: float, sched: str, kw: dict[str, Any]) -> float:
         ms = [m * u for m in kw.get("decay_milestones", (90, 180, 270))]
         return base * rate ** bisect.bisect_right(ms, t + 1)
     if sched == "poly":
-        return lr_min + (base - lr_min) * (1 - min(t, T) / T) ** rate
+        k = kw.get("k_decay", 1.0)
+        return lr_min + (base - lr_min) * (1 - min(t, T) ** k / T**k) ** rate
     raise AssertionError(sched)
 
 
@@ -76,6 +80,10 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("multistep", {"decay_milestones": (10, 25, 40), "decay_rate": 0.3, "warmup_epochs": 4}),
     ("multistep", {"decay_milestones": (3, 5), "step_on_epochs": False, "updates_per_epoch": 4}),
     ("poly", {"num_epochs": 40, "decay_rate": 2.0, "min_lr": 1e-3, "warmup_epochs": 5}),
+    ("cosine", {"num_epochs": 60, "k_decay": 2.0, "min_lr": 1e-5, "warmup_epochs": 4}),
+    ("cosine", {"num_epochs": 60, "k_decay": 0.5, "warmup_epochs": 4, "warmup_prefix": True}),
+    ("poly", {"num_epochs": 50, "decay_rate": 0.9, "k_decay": 1.5, "step_on_epochs": False,
+              "updates_per_epoch": 3}),
 ]
 
 
@@ -106,7 +114,8 @@ def test_plateau() -> None:
 @pytest.mark.parametrize(("kw", "match"), [
     ({"sched": "tanh"}, "sched='tanh' is invalid"),
     ({"noise": 0.5}, "noise=0.5 is invalid"),
-    ({"k_decay": 2.0}, "k_decay=2.0 is invalid"),
+    ({"k_decay": 2.0, "cycle_limit": 2}, "k_decay=2.0 is invalid"),
+    ({"sched": "step", "k_decay": 2.0}, "k_decay=2.0 is invalid"),
     ({"step_on_epochs": False}, "updates_per_epoch=0 is invalid"),
     ({"sched": "plateau", "warmup_epochs": 2}, "warmup_epochs=2 is invalid"),
     ({"lr_cycle_wobble": 1}, "lr_cycle_wobble=1 is invalid"),

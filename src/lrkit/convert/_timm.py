@@ -8,6 +8,7 @@ from typing import Any
 from lrkit._validate import bad, check_choice, check_int, check_number
 from lrkit.schedules import (
     Constant,
+    Cosine,
     CosineRestarts,
     Join,
     Linear,
@@ -17,6 +18,7 @@ from lrkit.schedules import (
     Rel,
     Schedule,
     StepDecay,
+    TimeWarp,
 )
 from lrkit.units import InEpochs
 
@@ -74,7 +76,8 @@ def from_timm(
 
     Raises:
         ConfigError: an unknown ``sched`` (``tanh`` has no lrkit form), ``noise`` (random
-            perturbations have no closed form), ``k_decay != 1``, ``cycle_limit < 1``, cycles
+            perturbations have no closed form), ``k_decay != 1`` with several cycles or for
+            ``step``/``multistep``/``plateau``, ``cycle_limit < 1``, cycles
             for ``poly``, a warmup for ``plateau``, ``step_on_epochs=False`` without
             ``updates_per_epoch`` or with ``plateau``, a bad value, or an unknown argument.
 
@@ -89,9 +92,11 @@ def from_timm(
     check_choice("sched", sched, TIMM_SCHEDS)
     if noise is not None:
         raise bad("noise", noise, "None (lrkit schedules are exact functions of the step)")
-    if k_decay != 1:
-        raise bad("k_decay", k_decay, "1.0 (k-decay is not supported yet)")
+    k = check_number("k_decay", k_decay, low=0, low_open=True)
     limit = check_int("cycle_limit", cycle_limit, low=1)
+    if k != 1 and (sched not in ("cosine", "poly") or limit != 1):
+        raise bad("k_decay", k_decay, "1.0 unless sched is 'cosine' or 'poly' with "
+                  "cycle_limit=1 (k-decay within restarting cycles is not supported)")
     upe = check_int("updates_per_epoch", updates_per_epoch, low=0)
     if not isinstance(step_on_epochs, bool):
         raise bad("step_on_epochs", step_on_epochs, "True or False")
@@ -106,13 +111,17 @@ def from_timm(
     rate = check_number("decay_rate", decay_rate, low=0.0)
 
     inner: Schedule
-    if sched == "cosine":
+    if sched == "cosine" and k != 1:  # one cycle (checked above): cycle_mul plays no part
+        inner = TimeWarp(Cosine(t_initial, end=lr_min), t_initial, k)
+    elif sched == "cosine":
         inner = CosineRestarts(t_initial, check_number("cycle_mul", cycle_mul, low=1.0),
                                end=lr_min, peak_decay=cycle_decay, max_cycles=limit)
     elif sched == "poly":
         if limit != 1 or cycle_mul != 1:
             raise bad("cycle_limit", cycle_limit, "1 with cycle_mul=1 for sched='poly'")
         inner = Poly(t_initial, rate, end=lr_min)
+        if k != 1:
+            inner = TimeWarp(inner, t_initial, k)
     elif sched == "step":
         step = check_number("decay_epochs", decay_epochs, low=0, low_open=True) * scale
         inner = StepDecay(round(step) if step == round(step) else step, rate)

@@ -10,6 +10,7 @@ from lrkit.schedules.plateau import Plateau
 from lrkit.schedules.polynomial import Constant, Linear, Poly
 from lrkit.schedules.step import Exponential, MultiStep, StepDecay
 from lrkit.schedules.warmup import Warmup
+from lrkit.schedules.warp import TimeWarp
 from lrkit.schedules.wsd import WSD, SqrtDecay
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "SqrtDecay",
     "Staircase",
     "StepDecay",
+    "TimeWarp",
     "Value",
     "Warmup",
     "join",
