@@ -19,6 +19,8 @@ W, T = 7, 60
 CASES: list[tuple[str, dict[str, Any]]] = [
     ("linear", {}),
     ("cosine", {}),
+    ("cosine", {"num_cycles": 1.5}),
+    ("cosine", {"num_cycles": 0.3}),
     ("cosine_with_restarts", {"num_cycles": 3}),
     ("polynomial", {"lr_end": 1e-4, "power": 2.0}),
     ("constant", {}),
@@ -27,6 +29,7 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("inverse_sqrt", {"timescale": 25}),
     ("cosine_with_min_lr", {"min_lr_rate": 0.05}),
     ("cosine_with_min_lr", {"min_lr": 0.01}),
+    ("cosine_with_min_lr", {"min_lr_rate": 0.1, "num_cycles": 2.0}),
     ("warmup_stable_decay", {"num_decay_steps": 20, "min_lr_ratio": 0.1}),
     ("warmup_stable_decay", {"num_decay_steps": 15, "decay_type": "1-sqrt",
                              "warmup_type": "cosine"}),
@@ -66,8 +69,11 @@ def test_reduce_lr_on_plateau_maps_to_plateau() -> None:
 def test_errors_name_the_argument() -> None:
     with pytest.raises(ConfigError, match="name='cosine_wrong' is invalid"):
         from_hf("cosine_wrong", num_warmup_steps=1, num_training_steps=10)
+    with pytest.raises(ConfigError, match=r"num_cycles=0 is invalid"):
+        from_hf("cosine", num_warmup_steps=1, num_training_steps=10, num_cycles=0)
     with pytest.raises(ConfigError, match=r"num_cycles=1\.0 is invalid"):
-        from_hf("cosine", num_warmup_steps=1, num_training_steps=10, num_cycles=1.0)
+        from_hf("warmup_stable_decay", num_warmup_steps=1, num_training_steps=10,
+                num_decay_steps=4, num_cycles=1.0)
     with pytest.raises(ConfigError, match="num_training_steps=None"):
         from_hf("linear", num_warmup_steps=1)
     with pytest.raises(ConfigError, match="power=2 is invalid"):

@@ -10,12 +10,16 @@ from lrkit.schedules import (
     Constant,
     Cosine,
     CosineRestarts,
+    Hold,
     InverseSqrt,
+    Join,
     Linear,
     Plateau,
     Poly,
     Rel,
+    Repeat,
     Schedule,
+    Value,
     Warmup,
 )
 
@@ -39,7 +43,19 @@ def _unexpected(name: str, kwargs: dict[str, Any], allowed: tuple[str, ...]) -> 
 
 def _half_cosine(num_cycles: Any) -> None:
     if num_cycles != 0.5:
-        raise bad("num_cycles", num_cycles, "0.5 (a half cosine; other values rise again)")
+        raise bad("num_cycles", num_cycles, "0.5 for warmup_stable_decay's cosine decay")
+
+
+def _cosine_waves(length: float, num_cycles: Any, floor: Value) -> Schedule:
+    """HF's ``0.5 (1 + cos(2 pi c p))`` over ``p = t / length`` in ``[0, 1]``, from the base
+    rate down to ``floor`` and back: half-cosines of ``length / (2c)`` steps, alternately
+    falling and rising, held from ``length`` on."""
+    c = check_number("num_cycles", num_cycles, low=0, low_open=True)
+    if c == 0.5:
+        return Cosine(length, end=floor)
+    half = length / (2 * c)
+    wave = Join((Cosine(half, end=floor), Cosine(half, peak=floor, end=Rel(1.0))), (half,))
+    return Hold(Repeat(wave, 2 * half), after=length)
 
 
 def from_hf(
@@ -58,13 +74,14 @@ def from_hf(
     relative values exactly as HF does (``value / optimizer.defaults["lr"]``); without it
     they stay absolute, which is the same for groups at the default rate. HF's totals
     include warmup; step :math:`k` is the rate HF's ``LambdaLR`` sets after :math:`k`
-    calls of ``step()``, up to ``num_training_steps`` (where HF's cosine forms would rise
-    again past it, lrkit holds the final value).
+    calls of ``step()``, up to ``num_training_steps`` (where HF's cosine forms would go on
+    past it, lrkit holds the final value). ``num_cycles`` other than 0.5 (``cosine``,
+    ``cosine_with_min_lr``) are alternating falling and rising half-cosines.
 
     Raises:
         ConfigError: an unknown name, a missing or bad argument, an argument the name does
-            not take, or a shape lrkit cannot express exactly (``num_cycles != 0.5`` for the
-            half-cosine forms, ``warmup_type="1-sqrt"``).
+            not take, or a shape lrkit cannot express exactly (``num_cycles != 0.5`` for
+            ``warmup_stable_decay``, ``warmup_type="1-sqrt"``).
 
     Example:
         >>> from_hf("cosine", num_warmup_steps=10, num_training_steps=110)
@@ -99,8 +116,7 @@ def from_hf(
         return Warmup(Linear(rest, Rel(1.0), 0.0), w)
     if name == "cosine":
         _unexpected(name, kwargs, ("num_cycles",))
-        _half_cosine(kwargs.get("num_cycles", 0.5))
-        return Warmup(Cosine(rest), w)
+        return Warmup(_cosine_waves(rest, kwargs.get("num_cycles", 0.5), 0.0), w)
     if name == "cosine_with_restarts":
         _unexpected(name, kwargs, ("num_cycles",))
         n = check_int("num_cycles", kwargs.get("num_cycles", 1), low=1)
@@ -113,17 +129,16 @@ def from_hf(
         return Warmup(Poly(rest, power, end=end), w)
     # cosine_with_min_lr
     _unexpected(name, kwargs, ("num_cycles", "min_lr", "min_lr_rate"))
-    _half_cosine(kwargs.get("num_cycles", 0.5))
     min_lr, rate = kwargs.get("min_lr"), kwargs.get("min_lr_rate")
     if (min_lr is None) == (rate is None):
         raise bad("min_lr", min_lr, "exactly one of min_lr and min_lr_rate")
     if rate is not None:
-        floor: float | Rel = Rel(check_number("min_lr_rate", rate, low=0.0, high=1.0))
+        floor: Value = Rel(check_number("min_lr_rate", rate, low=0.0, high=1.0))
     elif lr is not None:
         floor = Rel(check_number("min_lr", min_lr, low=0.0) / lr)
     else:
         floor = check_number("min_lr", min_lr, low=0.0)
-    return Warmup(Cosine(rest, end=floor), w)
+    return Warmup(_cosine_waves(rest, kwargs.get("num_cycles", 0.5), floor), w)
 
 
 def _wsd(w: int, total: int | None, kwargs: dict[str, Any]) -> Schedule:
