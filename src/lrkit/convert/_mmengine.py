@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -17,6 +18,7 @@ from lrkit.schedules import (
     MultiStep,
     OneCycle,
     Poly,
+    Product,
     Rel,
     Schedule,
     StepDecay,
@@ -60,11 +62,18 @@ def from_mmengine(
     ``by_epoch=True`` entries without conversion gives a schedule in epochs, or with
     ``epoch_length`` one in updates that changes once per epoch.
 
+    Overlapping ranges, or a scheduler that follows one not ending at the base rate, chain
+    as in mmengine: each scheduler multiplies the rate by its factor, so the rate is the base
+    times the product of the factors (each 1 before its range, held after it). This is
+    exact for the schedulers whose chainable form is a pure factor (all but OneCycleLR and
+    PolyLR / CosineAnnealingLR with a nonzero ``eta_min``). A list that mixes
+    ``by_epoch=True`` and ``by_epoch=False`` entries (mmdet's iteration warmup with an
+    epoch ``MultiStepLR``) needs ``epoch_length``; the epoch entries then change the rate at
+    epoch boundaries.
+
     Raises:
-        ConfigError: an unknown type or argument, overlapping ranges (mmengine multiplies
-            overlapping chainable schedulers; lrkit needs them one after another), a
-            scheduler followed by another without ending at the base rate, a
-            ``param_name`` other than ``lr``, mixed units, or a missing ``epoch_length``.
+        ConfigError: an unknown type or argument, chained schedulers that are not pure
+            factors, a ``param_name`` other than ``lr``, or a missing ``epoch_length``.
 
     Example:
         >>> s = from_mmengine([
@@ -79,38 +88,75 @@ def from_mmengine(
         raise bad("param_scheduler", param_scheduler, "at least one scheduler dict")
     if epoch_length is not None:
         epoch_length = check_int("epoch_length", epoch_length, low=1)
-    pieces: list[tuple[int, float, Schedule]] = []
+    pieces: list[tuple[int, float, Schedule, bool]] = []
     units: set[str] = set()
     for i, raw in enumerate(items):
-        begin, end, sched, unit = _one(raw, f"param_scheduler[{i}]", epoch_length)
+        begin, end, sched, unit, mult = _one(raw, f"param_scheduler[{i}]", epoch_length)
         units.add(unit)
-        pieces.append((begin, end, sched))
+        pieces.append((begin, end, sched, mult))
     if len(units) > 1:
-        raise bad("param_scheduler", "mixed by_epoch", "all entries in epochs or all in "
-                  "iterations (use convert_to_iter_based=True with epoch_length)")
+        if epoch_length is None:
+            raise bad("epoch_length", None, "the iterations per epoch (the list mixes "
+                      "by_epoch=True and by_epoch=False schedulers)")
+        pieces = [_to_iters(p, epoch_length) if u == "epoch" else p
+                  for p, u in zip(pieces, _units(items), strict=True)]
+        units = {"iter"}
     pieces.sort(key=lambda p: p[0])
+    out = _product(pieces) if _chained(pieces) else _sequence(pieces)
+    if units == {"epoch"} and epoch_length is not None:
+        out = InEpochs(out, epoch_length, stepwise=True)
+    return out
+
+
+def _units(items: list[Mapping[str, Any]]) -> list[str]:
+    return ["epoch" if r.get("by_epoch", True) and not r.get("convert_to_iter_based", False)
+            else "iter" for r in items]
+
+
+def _to_iters(
+    piece: tuple[int, float, Schedule, bool], length: int
+) -> tuple[int, float, Schedule, bool]:
+    """An epoch-based scheduler in a list of iteration-based ones: it changes at epoch
+    boundaries, its local epoch being ``floor(iteration / length) - begin``."""
+    begin, end, s, mult = piece
+    return begin * length, end * length, InEpochs(s, length, stepwise=True), mult
+
+
+def _chained(pieces: list[tuple[int, float, Schedule, bool]]) -> bool:
+    """Whether a scheduler starts before the previous one ends, or after one that does not
+    end at the base rate: then mmengine's chained factors multiply."""
+    for (b0, e0, s0, _), (b1, _, _, _) in itertools.pairwise(pieces):
+        if b1 < e0 or not math.isclose(float(s0(max(e0 - b0 - 1, 0))), 1.0, rel_tol=1e-12):
+            return True
+    return False
+
+
+def _product(pieces: list[tuple[int, float, Schedule, bool]]) -> Schedule:
+    """Overlapping (chained) schedulers: each multiplies the rate by its factor, 1 before it
+    begins and its last factor after it ends; the rate is the base times the product."""
+    factors: list[Schedule] = [Constant()]  # the base rate
+    for begin, _, s, mult in pieces:
+        if not mult:
+            raise bad("param_scheduler", type(s).__name__,
+                      "schedulers that only multiply the rate (LinearLR, ConstantLR, StepLR, "
+                      "MultiStepLR, ExponentialLR, PolyLR and CosineAnnealingLR with "
+                      "eta_min=0) where ranges overlap or a factor is carried over")
+        factor = s.bind(1.0)
+        factors.append(factor if begin == 0 else Join((Constant(1.0), factor), (float(begin),)))
+    return Product(tuple(factors))
+
+
+def _sequence(pieces: list[tuple[int, float, Schedule, bool]]) -> Schedule:
+    """Schedulers one after another, each starting from the base rate."""
     scheds: list[Schedule] = []
     bounds: list[float] = []
     if pieces[0][0] > 0:
         scheds.append(Constant())
-    for j, (begin, end, s) in enumerate(pieces):
-        if j + 1 < len(pieces):
-            nxt = pieces[j + 1][0]
-            if nxt < end:
-                raise bad(f"param_scheduler[{j + 1}].begin", nxt,
-                          f">= {end} (the end of the previous scheduler: no overlaps)")
-            final = float(s(max(end - begin - 1, 0)))
-            if not math.isclose(final, 1.0, rel_tol=1e-12):
-                raise bad(f"param_scheduler[{j}]", type(s).__name__,
-                          "a scheduler that ends at the base rate when another follows "
-                          f"(it ends at {final:g} x base; mmengine chains the factors)")
+    for begin, _, s, _ in pieces:
         if begin > 0 or scheds:
             bounds.append(float(begin))
         scheds.append(s)
-    out: Schedule = scheds[0] if len(scheds) == 1 else Join(tuple(scheds), tuple(bounds))
-    if units == {"epoch"} and epoch_length is not None:
-        out = InEpochs(out, epoch_length, stepwise=True)
-    return out
+    return scheds[0] if len(scheds) == 1 else Join(tuple(scheds), tuple(bounds))
 
 
 def _num(raw: Mapping[str, Any], key: str, path: str, default: Any, **kw: Any) -> float:
@@ -119,7 +165,7 @@ def _num(raw: Mapping[str, Any], key: str, path: str, default: Any, **kw: Any) -
 
 def _one(
     raw: Mapping[str, Any], path: str, epoch_length: int | None
-) -> tuple[int, float, Schedule, str]:
+) -> tuple[int, float, Schedule, str, bool]:
     if not isinstance(raw, Mapping):
         raise bad(path, raw, "a dict with a 'type'")
     kind = raw.get("type")
@@ -196,6 +242,16 @@ def _one(
                      _num(raw, "div_factor", path, 25.0, low=0, low_open=True),
                      _num(raw, "final_div_factor", path, 1e4, low=0, low_open=True),
                      raw.get("anneal_strategy", "cos"), bool(raw.get("three_phase", False)))
+    mult_form = _multiplicative(kind, raw)
     if math.isfinite(span) and kind not in ("LinearLR", "ConstantLR", "PolyLR"):
         s = Hold(s, after=span - 1)  # the last step the scheduler applies
-    return begin, end, s, unit
+    return begin, end, s, unit, mult_form
+
+
+def _multiplicative(kind: str, raw: Mapping[str, Any]) -> bool:
+    """Whether mmengine's chainable form only multiplies the current rate by a factor."""
+    if kind in ("LinearLR", "ConstantLR", "StepLR", "MultiStepLR", "ExponentialLR"):
+        return True
+    if kind in ("PolyLR", "CosineAnnealingLR"):
+        return not raw.get("eta_min") and not raw.get("eta_min_ratio")
+    return False
