@@ -54,3 +54,20 @@ def test_optax_style_function_on_scalars_arrays_and_array_modules() -> None:
                                   [1.0, 0.5, 0.25])
     with pytest.raises(ConfigError, match="count="):
         f("12")
+
+
+@pytest.mark.parametrize("spec", [
+    "warmup(10) then cos(end=0.01x)", "onecycle", "multistep([20, 50], 0.5)",
+    "warmup(5) then sgdr(10, 2)", "wsd(warmup_steps=10, decay_shape='1-sqrt')",
+    "cyclic(0.1x, 1x, 7)",
+])
+def test_optax_function_under_jax_jit(spec: str) -> None:
+    jax = pytest.importorskip("jax")  # installed in CI by the integrations extra
+    from lrkit.spec import parse
+
+    s = parse(spec, total_steps=100)
+    f = to_optax(s, base=0.5)
+    got = jax.jit(f)(jax.numpy.arange(120))  # traced: the closed form in jax.numpy ops
+    assert got.dtype == jax.numpy.float32
+    want = s(np.arange(120.0), base=0.5)
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-4, atol=1e-7)  # float32
