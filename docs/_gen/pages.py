@@ -111,6 +111,10 @@ PAGES: tuple[Page, ...] = (
     Page("timewarp", S.TimeWarp, "TimeWarp(Cosine(100, end=0.01), 100, power=2.0)", 120, (
         ("timm (k_decay)", 'from_timm("cosine", num_epochs=100, min_lr=0.01, k_decay=2.0)'),
     )),
+    Page("tanh", S.Tanh, "Tanh(100, end=0.01)", 100, (
+        ("timm (steps 0-99; from step 100 timm drops to min_lr, lrkit holds its last value)",
+         'from_timm("tanh", num_epochs=100, min_lr=0.01)'),
+    )),
     Page("plateau", S.Plateau, "Plateau(Constant(), factor=0.5, patience=5)", 100),
     Page("join", S.Join, "Join((Linear(20, start=0.1, end=1.0), Cosine(100)), (20,))", 150, (
         ("torch", "from_torch(torch.optim.lr_scheduler.SequentialLR(o := opt(), "
@@ -289,5 +293,5 @@ def generated_images() -> dict[str, object]:
     """Image path under docs/ -> a function producing its PNG bytes."""
     out: dict[str, object] = {f"img/schedules/{p.slug}.png": (lambda p=p: plot_png(p))
                               for p in PAGES}
-    out["img/effective_lr.png"] = effective_lr_png
+    out["img/generated/effective_lr.png"] = effective_lr_png
     return out

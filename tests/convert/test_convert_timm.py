@@ -8,6 +8,8 @@ timm's ``timm/scheduler/{cosine,step,multistep,poly}_lr.py`` ``_get_lr(t)``:
   ``cycle_mul = m != 1``), ``t_i = m**i T``, ``t_curr = t - (1 - m**i) / (1 - m) T``;
   ``lr_min + 0.5 (base * cycle_decay**i - lr_min) (1 + cos(pi t_curr**k / t_i**k))``
   while ``i < cycle_limit``, else ``lr_min`` (``k = k_decay``);
+- tanh (one cycle, ``lb = -7``, ``ub = 3``, ``tr = t_curr / t_i``):
+  ``lr_min + 0.5 (base - lr_min) (1 - tanh(lb (1 - tr) + ub tr))``, ``lr_min`` after;
 - step: ``base * decay_rate ** (t // decay_t)``;
 - multistep: ``base * decay_rate ** bisect_right(milestones, t + 1)``;
 - poly (one cycle): ``lr_min + (base - lr_min) * (1 - t**k / T**k) ** power`` (``lr_min``
@@ -56,6 +58,11 @@ def timm_ref(t: float, base: float, sched: str, kw: dict[str, Any]) -> float:
             return lr_min + 0.5 * (base * d**i - lr_min) * (
                 1 + math.cos(math.pi * t_curr**k / t_i**k))
         return lr_min
+    if sched == "tanh":
+        if t >= T:
+            return lr_min
+        tr = t / T
+        return lr_min + 0.5 * (base - lr_min) * (1 - math.tanh(-7.0 * (1 - tr) + 3.0 * tr))
     if sched == "step":
         return base * rate ** (t // (kw.get("decay_epochs", 90) * u))
     if sched == "multistep":
@@ -74,6 +81,7 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("cosine", {"num_epochs": 10, "cycle_limit": 4, "cycle_mul": 2.0, "cycle_decay": 0.7}),
     ("cosine", {"num_epochs": 30, "warmup_epochs": 3, "step_on_epochs": False,
                 "updates_per_epoch": 7}),
+    ("tanh", {"num_epochs": 80, "warmup_epochs": 5, "min_lr": 1e-4}),
     ("step", {"decay_epochs": 7, "decay_rate": 0.5, "warmup_epochs": 2}),
     ("step", {"decay_epochs": 3, "decay_rate": 0.5, "step_on_epochs": False,
               "updates_per_epoch": 5, "warmup_epochs": 1, "warmup_prefix": True}),
@@ -112,7 +120,8 @@ def test_plateau() -> None:
 
 
 @pytest.mark.parametrize(("kw", "match"), [
-    ({"sched": "tanh"}, "sched='tanh' is invalid"),
+    ({"sched": "tanh", "cycle_limit": 2}, "cycle_limit=2 is invalid"),
+    ({"sched": "cosine_x"}, "sched='cosine_x' is invalid"),
     ({"noise": 0.5}, "noise=0.5 is invalid"),
     ({"k_decay": 2.0, "cycle_limit": 2}, "k_decay=2.0 is invalid"),
     ({"sched": "step", "k_decay": 2.0}, "k_decay=2.0 is invalid"),

@@ -122,7 +122,7 @@ def test_site_builds_strictly(tmp_path: Path) -> None:
         assert (site / "schedules" / p.slug / "index.html").is_file()
         png = (site / "img" / "schedules" / f"{p.slug}.png").read_bytes()
         assert png.startswith(b"\x89PNG")
-    assert (site / "img" / "effective_lr.png").stat().st_size > 10_000
+    assert (site / "img" / "generated" / "effective_lr.png").stat().st_size > 10_000
     html = (site / "schedules" / "cosine" / "index.html").read_text()
     assert "arithmatex" in html  # the formula is rendered as math
     assert (site / "segmenter" / "index.html").is_file()

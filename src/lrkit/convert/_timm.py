@@ -18,13 +18,14 @@ from lrkit.schedules import (
     Rel,
     Schedule,
     StepDecay,
+    Tanh,
     TimeWarp,
 )
 from lrkit.units import InEpochs
 
 __all__ = ["TIMM_SCHEDS", "from_timm"]
 
-TIMM_SCHEDS = ("cosine", "step", "multistep", "plateau", "poly")
+TIMM_SCHEDS = ("cosine", "tanh", "step", "multistep", "plateau", "poly")
 
 
 def from_timm(
@@ -75,7 +76,7 @@ def from_timm(
       the schedule's final value, as here.
 
     Raises:
-        ConfigError: an unknown ``sched`` (``tanh`` has no lrkit form), ``noise`` (random
+        ConfigError: an unknown ``sched``, ``tanh`` with several cycles, ``noise`` (random
             perturbations have no closed form), ``k_decay != 1`` with several cycles or for
             ``step``/``multistep``/``plateau``, ``cycle_limit < 1``, cycles
             for ``poly``, a warmup for ``plateau``, ``step_on_epochs=False`` without
@@ -116,6 +117,11 @@ def from_timm(
     elif sched == "cosine":
         inner = CosineRestarts(t_initial, check_number("cycle_mul", cycle_mul, low=1.0),
                                end=lr_min, peak_decay=cycle_decay, max_cycles=limit)
+    elif sched == "tanh":  # timm's defaults lb=-7, ub=3 (not arguments of create_scheduler_v2)
+        if limit != 1:
+            raise bad("cycle_limit", cycle_limit, "1 for sched='tanh' (one cycle)")
+        # timm's cycle ends at lr_min exactly (the tanh curve stops short of it)
+        inner = Join((Tanh(t_initial, end=lr_min), Constant(lr_min)), (t_initial,))
     elif sched == "poly":
         if limit != 1 or cycle_mul != 1:
             raise bad("cycle_limit", cycle_limit, "1 with cycle_mul=1 for sched='poly'")

@@ -9,6 +9,7 @@ from lrkit.schedules.piecewise import Piecewise
 from lrkit.schedules.plateau import Plateau
 from lrkit.schedules.polynomial import Constant, Linear, Poly
 from lrkit.schedules.step import Exponential, MultiStep, StepDecay
+from lrkit.schedules.tanh import Tanh
 from lrkit.schedules.warmup import Warmup
 from lrkit.schedules.warp import TimeWarp
 from lrkit.schedules.wsd import WSD, SqrtDecay
@@ -39,6 +40,7 @@ __all__ = [
     "SqrtDecay",
     "Staircase",
     "StepDecay",
+    "Tanh",
     "TimeWarp",
     "Value",
     "Warmup",
