@@ -104,3 +104,23 @@ def test_lambda_lr_is_a_clear_error() -> None:
         from_torch(L.CyclicLR(opt, 0.01, 0.1, scale_fn=lambda x: 1.0))
     with pytest.raises(ConfigError, match="group=3"):
         from_torch(L.StepLR(opt, 3), group=3)
+
+
+def test_reduce_lr_on_plateau_becomes_plateau_with_the_same_decisions() -> None:
+    from lrkit.torch import LRScheduler
+
+    def make(o: torch.optim.Optimizer) -> Any:
+        return L.ReduceLROnPlateau(o, mode="max", factor=0.5, patience=2, threshold=0.01,
+                                   cooldown=1, min_lr=[1e-3, 2e-3])
+
+    ref_opt = _opt(0.1, groups=2)
+    ref = make(ref_opt)
+    opt = _opt(0.1, groups=2)
+    sched = LRScheduler(opt, [from_torch(make(_opt(0.1, 2)), group=g) for g in range(2)])
+    rng = random.Random("plateau")
+    for _ in range(80):
+        metric = rng.choice([0.5, 0.6, rng.uniform(0, 1)])
+        ref.step(metric)
+        sched.step(metric)
+        assert [g["lr"] for g in opt.param_groups] == [g["lr"] for g in ref_opt.param_groups]
+    assert opt.param_groups[0]["lr"] < 0.1  # reductions happened

@@ -127,3 +127,26 @@ def test_monitor_callback_logs_base_and_effective_rates(tmp_path: Path) -> None:
         assert "lr/0/update_rms" in metrics
     # at update 1 Adam's step is lr * sign(g) per element: effective rate lr / |g| > 0
     assert rows[1]["lr/0/p50"] > 0
+
+
+def test_monitor_callback_with_the_tensorboard_logger(tmp_path: Path) -> None:
+    """Through Lightning's own TensorBoardLogger: the event files hold the base rate."""
+    from lightning.pytorch.loggers import TensorBoardLogger
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    torch.manual_seed(0)
+    logger = TensorBoardLogger(str(tmp_path), name="tb", version=0)
+    model = Tiny()
+    trainer = pl.Trainer(max_steps=6, accelerator="cpu", devices=1, enable_progress_bar=False,
+                         enable_model_summary=False, enable_checkpointing=False,
+                         logger=logger, default_root_dir=tmp_path,
+                         callbacks=[LRMonitorCallback(every=2)])
+    trainer.fit(model, _data())
+    logger.finalize("success")
+    acc = EventAccumulator(str(tmp_path / "tb" / "version_0"))
+    acc.Reload()
+    base = acc.Scalars("lr/0/base")
+    assert [e.step for e in base] == [1, 2, 4, 6]
+    assert [e.value for e in base] == pytest.approx([model.used[s - 1] for s in (1, 2, 4, 6)],
+                                                    rel=1e-6)  # float32 in the event file
+    assert "lr/0/p50" in acc.Tags()["scalars"]

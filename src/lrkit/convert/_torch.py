@@ -15,6 +15,7 @@ from lrkit.schedules import (
     Linear,
     MultiStep,
     OneCycle,
+    Plateau,
     Poly,
     Rel,
     Schedule,
@@ -26,7 +27,8 @@ __all__ = ["from_torch"]
 
 SUPPORTED = (
     "StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, PolynomialLR, LinearLR, "
-    "ConstantLR, OneCycleLR, CyclicLR, CosineAnnealingWarmRestarts, SequentialLR of those"
+    "ConstantLR, OneCycleLR, CyclicLR, CosineAnnealingWarmRestarts, SequentialLR of those, "
+    "ReduceLROnPlateau"
 )
 
 
@@ -40,6 +42,8 @@ def from_torch(scheduler: Any, *, group: int = 0) -> Schedule:
     ``step()``. Two differences, both where torch's own closed form stops making sense:
     ``CosineAnnealingLR`` holds ``eta_min`` after ``T_max`` (torch climbs back up), and
     ``OneCycleLR`` holds its final rate after ``total_steps - 1`` (torch raises).
+    ``ReduceLROnPlateau`` becomes :class:`~lrkit.Plateau` (its ``min_lr`` for ``group``):
+    drive it with ``LRScheduler.step(metric)``.
 
     Args:
         scheduler: the torch scheduler (its configuration is read, its state is not).
@@ -47,7 +51,7 @@ def from_torch(scheduler: Any, *, group: int = 0) -> Schedule:
 
     Raises:
         ConfigError: a scheduler without a closed form (``LambdaLR``, ``MultiplicativeLR``,
-            ``ChainedScheduler``, ``ReduceLROnPlateau``: use :class:`~lrkit.Plateau`),
+            ``ChainedScheduler``),
             ``CyclicLR`` with a custom ``scale_fn``, or a bad ``group``.
 
     Example:
@@ -64,6 +68,11 @@ def from_torch(scheduler: Any, *, group: int = 0) -> Schedule:
     if g >= n_groups:
         raise bad("group", group, f"a param group index < {n_groups}")
     s: Schedule
+    if isinstance(scheduler, L.ReduceLROnPlateau):
+        return Plateau(Constant(), factor=scheduler.factor, patience=scheduler.patience,
+                       mode=scheduler.mode, threshold=scheduler.threshold,
+                       threshold_mode=scheduler.threshold_mode, cooldown=scheduler.cooldown,
+                       min_lr=float(scheduler.min_lrs[g]), eps=scheduler.eps)
     if isinstance(scheduler, L.SequentialLR):
         parts = [from_torch(c, group=g) for c in scheduler._schedulers]
         return Join(tuple(parts), tuple(float(m) for m in scheduler._milestones))
@@ -94,7 +103,7 @@ def from_torch(scheduler: Any, *, group: int = 0) -> Schedule:
         raise bad(
             "scheduler", name,
             f"one of {SUPPORTED} (LambdaLR and MultiplicativeLR hide their rule in a "
-            "function: write it as an lrkit schedule; ReduceLROnPlateau is lrkit.Plateau)",
+            "function: write it as an lrkit schedule)",
         )
     return s
 
