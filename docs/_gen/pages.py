@@ -56,6 +56,8 @@ PAGES: tuple[Page, ...] = (
         ("torch", "from_torch(torch.optim.lr_scheduler.CosineAnnealingLR(opt(), T_max=100, "
                   "eta_min=0.05))"),
         ("timm", 'from_timm("cosine", num_epochs=100, min_lr=0.05)'),
+        ("Hugging Face", 'from_hf("cosine_with_min_lr", num_warmup_steps=0, '
+                         'num_training_steps=100, min_lr_rate=0.05)'),
         ("mmengine", 'from_mmengine(dict(type="CosineAnnealingLR", T_max=100, eta_min=0.05, '
                      'by_epoch=False, begin=0, end=1000))'),
     )),

@@ -63,7 +63,8 @@ def from_torch(scheduler: Any, *, group: int = 0) -> Schedule:
     from torch.optim import lr_scheduler as L
 
     name = type(scheduler).__name__
-    n_groups = len(getattr(getattr(scheduler, "optimizer", None), "param_groups", []) or [1])
+    optimizer = getattr(scheduler, "optimizer", None)
+    n_groups = len(getattr(optimizer, "param_groups", None) or [None])
     g = check_int("group", group, low=0)
     if g >= n_groups:
         raise bad("group", group, f"a param group index < {n_groups}")
