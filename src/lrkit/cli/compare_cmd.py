@@ -72,6 +72,9 @@ def add_parser(sub: Any, parent: argparse.ArgumentParser) -> None:
                    "this tiny model and robust on a busy machine)")
     p.add_argument("-o", "--output", type=Path, default=Path("lrkit-report"), metavar="DIR",
                    help="report folder (default ./lrkit-report)")
+    p.add_argument("--tensorboard", type=Path, default=None, metavar="DIR",
+                   help="also write every run as a TensorBoard run under DIR (needs the "
+                   "tensorboard package)")
     p.add_argument("--list", action="store_true",
                    help="list the built-in schedules with their specs and exit")
     add_output_options(p)
@@ -252,6 +255,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
             write_report(stage, done, task, data_info=data_info, partial=partial)
         finally:
             signal.signal(signal.SIGINT, old)
+    if args.tensorboard is not None and done:
+        from lrkit.train.tensorboard import write_tensorboard
+
+        write_tensorboard(args.tensorboard, done, task.steps_per_epoch)
     report = args.output / "report.html"
     elapsed = time.perf_counter() - t0
     if args.quiet:

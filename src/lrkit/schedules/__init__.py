@@ -9,7 +9,9 @@ from lrkit.schedules.piecewise import Piecewise
 from lrkit.schedules.plateau import Plateau
 from lrkit.schedules.polynomial import Constant, Linear, Poly
 from lrkit.schedules.step import Exponential, MultiStep, StepDecay
+from lrkit.schedules.tanh import Tanh
 from lrkit.schedules.warmup import Warmup
+from lrkit.schedules.warp import TimeWarp
 from lrkit.schedules.wsd import WSD, SqrtDecay
 
 __all__ = [
@@ -38,6 +40,8 @@ __all__ = [
     "SqrtDecay",
     "Staircase",
     "StepDecay",
+    "Tanh",
+    "TimeWarp",
     "Value",
     "Warmup",
     "join",

@@ -1,0 +1,131 @@
+"""``from_torch``: the lrkit schedule equal to a PyTorch scheduler object."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lrkit._validate import bad, check_int
+from lrkit.schedules import (
+    Constant,
+    Cosine,
+    CosineRestarts,
+    Cyclic,
+    Exponential,
+    Join,
+    Linear,
+    MultiStep,
+    OneCycle,
+    Plateau,
+    Poly,
+    Rel,
+    Schedule,
+    StepDecay,
+    Warmup,
+)
+
+__all__ = ["from_torch"]
+
+SUPPORTED = (
+    "StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, PolynomialLR, LinearLR, "
+    "ConstantLR, OneCycleLR, CyclicLR, CosineAnnealingWarmRestarts, SequentialLR of those, "
+    "ReduceLROnPlateau"
+)
+
+
+def from_torch(scheduler: Any, *, group: int = 0) -> Schedule:
+    r"""The lrkit schedule that gives the rates a ``torch.optim.lr_scheduler`` object gives.
+
+    Values torch computes relative to the group's initial rate become :class:`~lrkit.Rel`
+    (one schedule for all groups); the absolute rates of ``OneCycleLR`` (``max_lr``) and
+    ``CyclicLR`` (``base_lr``, ``max_lr``) are read for param group ``group``.
+    Step :math:`k` of the result is the rate torch's scheduler sets after :math:`k` calls of
+    ``step()``. Two differences, both where torch's own closed form stops making sense:
+    ``CosineAnnealingLR`` holds ``eta_min`` after ``T_max`` (torch climbs back up), and
+    ``OneCycleLR`` holds its final rate after ``total_steps - 1`` (torch raises).
+    ``ReduceLROnPlateau`` becomes :class:`~lrkit.Plateau` (its ``min_lr`` for ``group``):
+    drive it with ``LRScheduler.step(metric)``.
+
+    Args:
+        scheduler: the torch scheduler (its configuration is read, its state is not).
+        group: the param group whose absolute rates ``OneCycleLR`` / ``CyclicLR`` use.
+
+    Raises:
+        ConfigError: a scheduler without a closed form (``LambdaLR``, ``MultiplicativeLR``,
+            ``ChainedScheduler``),
+            ``CyclicLR`` with a custom ``scale_fn``, or a bad ``group``.
+
+    Example:
+        >>> import torch
+        >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+        >>> from_torch(torch.optim.lr_scheduler.StepLR(opt, step_size=30, gamma=0.1))
+        StepDecay(step_size=30.0, gamma=0.1, peak=Rel(1.0))
+    """
+    from torch.optim import lr_scheduler as L
+
+    name = type(scheduler).__name__
+    optimizer = getattr(scheduler, "optimizer", None)
+    n_groups = len(getattr(optimizer, "param_groups", None) or [None])
+    g = check_int("group", group, low=0)
+    if g >= n_groups:
+        raise bad("group", group, f"a param group index < {n_groups}")
+    s: Schedule
+    if isinstance(scheduler, L.ReduceLROnPlateau):
+        return Plateau(Constant(), factor=scheduler.factor, patience=scheduler.patience,
+                       mode=scheduler.mode, threshold=scheduler.threshold,
+                       threshold_mode=scheduler.threshold_mode, cooldown=scheduler.cooldown,
+                       min_lr=float(scheduler.min_lrs[g]), eps=scheduler.eps)
+    if isinstance(scheduler, L.SequentialLR):
+        parts = [from_torch(c, group=g) for c in scheduler._schedulers]
+        return Join(tuple(parts), tuple(float(m) for m in scheduler._milestones))
+    if isinstance(scheduler, L.StepLR):
+        s = StepDecay(scheduler.step_size, scheduler.gamma)
+    elif isinstance(scheduler, L.MultiStepLR):
+        s = MultiStep(tuple(sorted(scheduler.milestones.elements())), scheduler.gamma)
+    elif isinstance(scheduler, L.ExponentialLR):
+        s = Exponential(scheduler.gamma)
+    elif isinstance(scheduler, L.CosineAnnealingLR):
+        s = Cosine(scheduler.T_max, end=float(scheduler.eta_min))
+    elif isinstance(scheduler, L.PolynomialLR):
+        s = Poly(scheduler.total_iters, scheduler.power)
+    elif isinstance(scheduler, L.LinearLR):
+        s = Linear(
+            scheduler.total_iters, Rel(scheduler.start_factor), Rel(scheduler.end_factor)
+        )
+    elif isinstance(scheduler, L.ConstantLR):
+        s = Warmup(Constant(), scheduler.total_iters, start=Rel(scheduler.factor),
+                   shape="constant")
+    elif isinstance(scheduler, L.CosineAnnealingWarmRestarts):
+        s = CosineRestarts(scheduler.T_0, scheduler.T_mult, end=float(scheduler.eta_min))
+    elif isinstance(scheduler, L.OneCycleLR):
+        s = _one_cycle(scheduler, g)
+    elif isinstance(scheduler, L.CyclicLR):
+        s = _cyclic(scheduler, g)
+    else:
+        raise bad(
+            "scheduler", name,
+            f"one of {SUPPORTED} (LambdaLR and MultiplicativeLR hide their rule in a "
+            "function: write it as an lrkit schedule)",
+        )
+    return s
+
+
+def _one_cycle(sched: Any, g: int) -> Schedule:
+    group = sched.optimizer.param_groups[g]
+    phases = sched._schedule_phases
+    total = sched.total_steps
+    peak = float(group["max_lr"])
+    div = peak / float(group["initial_lr"])
+    final_div = float(group["initial_lr"]) / float(group["min_lr"])
+    pct = (phases[0]["end_step"] + 1) / total
+    anneal = getattr(sched, "_anneal_func_type", "cos")
+    return OneCycle(total, peak, pct, div, final_div, anneal, len(phases) == 3)
+
+
+def _cyclic(sched: Any, g: int) -> Schedule:
+    if getattr(sched, "_scale_fn_custom", None) is not None:
+        raise bad("scheduler", "CyclicLR(scale_fn=...)",
+                  "a built-in mode (a custom scale_fn has no closed form here)")
+    up = sched.total_size * sched.step_ratio
+    down = sched.total_size - up
+    return Cyclic(float(sched.base_lrs[g]), float(sched.max_lrs[g]), up, down, sched.mode,
+                  float(sched.gamma))

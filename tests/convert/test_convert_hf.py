@@ -1,0 +1,83 @@
+"""from_hf against the real ``transformers.get_scheduler``: same rates at every step."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from lrkit.convert import from_hf
+from lrkit.errors import ConfigError
+
+transformers = pytest.importorskip("transformers")  # installed in CI by the integrations extra
+
+W, T = 7, 60
+
+CASES: list[tuple[str, dict[str, Any]]] = [
+    ("linear", {}),
+    ("cosine", {}),
+    ("cosine", {"num_cycles": 1.5}),
+    ("cosine", {"num_cycles": 0.3}),
+    ("cosine_with_restarts", {"num_cycles": 3}),
+    ("polynomial", {"lr_end": 1e-4, "power": 2.0}),
+    ("constant", {}),
+    ("constant_with_warmup", {}),
+    ("inverse_sqrt", {}),
+    ("inverse_sqrt", {"timescale": 25}),
+    ("cosine_with_min_lr", {"min_lr_rate": 0.05}),
+    ("cosine_with_min_lr", {"min_lr": 0.01}),
+    ("cosine_with_min_lr", {"min_lr_rate": 0.1, "num_cycles": 2.0}),
+    ("warmup_stable_decay", {"num_decay_steps": 20, "min_lr_ratio": 0.1}),
+    ("warmup_stable_decay", {"num_decay_steps": 15, "decay_type": "1-sqrt",
+                             "warmup_type": "cosine"}),
+    ("warmup_stable_decay", {"num_decay_steps": 15, "decay_type": "linear",
+                             "num_stable_steps": 10}),
+]
+
+
+@pytest.mark.parametrize(("name", "kw"), CASES)
+@pytest.mark.parametrize("warmup", [0, W])
+def test_parity_with_get_scheduler(name: str, kw: dict[str, Any], warmup: int) -> None:
+    lr = 0.2
+    params = [torch.nn.Parameter(torch.zeros(1))]
+    opt = torch.optim.AdamW([{"params": params}, {"params": [torch.nn.Parameter(
+        torch.zeros(1))], "lr": 0.05}], lr=lr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sched = transformers.get_scheduler(name, opt, num_warmup_steps=warmup,
+                                           num_training_steps=T,
+                                           scheduler_specific_kwargs=dict(kw))
+        theirs = []
+        for _ in range(T):
+            theirs.append([g["lr"] for g in opt.param_groups])
+            sched.step()
+    ours = from_hf(name, num_warmup_steps=warmup, num_training_steps=T, lr=lr, **kw)
+    got = np.asarray(theirs)
+    for gi, base in enumerate((lr, 0.05)):
+        want = ours(np.arange(float(T)), base=base)
+        np.testing.assert_allclose(want, got[:, gi], rtol=1e-12, atol=1e-17)
+
+
+def test_reduce_lr_on_plateau_maps_to_plateau() -> None:
+    s = from_hf("reduce_lr_on_plateau", factor=0.5, patience=2, mode="max")
+    assert (s.factor, s.patience, s.mode) == (0.5, 2, "max")
+
+
+def test_errors_name_the_argument() -> None:
+    with pytest.raises(ConfigError, match="name='cosine_wrong' is invalid"):
+        from_hf("cosine_wrong", num_warmup_steps=1, num_training_steps=10)
+    with pytest.raises(ConfigError, match=r"num_cycles=0 is invalid"):
+        from_hf("cosine", num_warmup_steps=1, num_training_steps=10, num_cycles=0)
+    with pytest.raises(ConfigError, match=r"num_cycles=1\.0 is invalid"):
+        from_hf("warmup_stable_decay", num_warmup_steps=1, num_training_steps=10,
+                num_decay_steps=4, num_cycles=1.0)
+    with pytest.raises(ConfigError, match="num_training_steps=None"):
+        from_hf("linear", num_warmup_steps=1)
+    with pytest.raises(ConfigError, match="power=2 is invalid"):
+        from_hf("linear", num_warmup_steps=1, num_training_steps=10, power=2)
+    with pytest.raises(ConfigError, match="warmup_type='1-sqrt'"):
+        from_hf("warmup_stable_decay", num_warmup_steps=1, num_training_steps=10,
+                num_decay_steps=2, warmup_type="1-sqrt")

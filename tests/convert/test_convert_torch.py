@@ -1,0 +1,126 @@
+"""from_torch against the real PyTorch schedulers: the converted schedule evaluated at step k
+equals the rate torch's scheduler writes after k calls of step()."""
+
+from __future__ import annotations
+
+import random
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from torch.optim import lr_scheduler as L
+
+from lrkit.convert import from_torch
+from lrkit.errors import ConfigError
+
+
+def _opt(lr: float, groups: int = 1) -> torch.optim.Optimizer:
+    params = [{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": lr * (i + 1)}
+              for i in range(groups)]
+    return torch.optim.SGD(params, lr=lr, momentum=0.9)
+
+
+def _check(make: Callable[[torch.optim.Optimizer], Any], steps: int, lr: float,
+           groups: int = 1, upto: int | None = None) -> None:
+    opt = _opt(lr, groups)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sched = make(opt)
+        bases = [g.get("initial_lr", g["lr"]) for g in opt.param_groups]
+        ours = [from_torch(sched, group=g) for g in range(groups)]
+        theirs = []
+        for _ in range(steps):
+            theirs.append([g["lr"] for g in opt.param_groups])
+            sched.step()
+    got = np.asarray(theirs)
+    n = steps if upto is None else upto
+    for g in range(groups):
+        want = ours[g](np.arange(float(steps)), base=bases[g])
+        np.testing.assert_allclose(want[:n], got[:n, g], rtol=1e-11, atol=1e-15)
+
+
+CASES: dict[str, Callable[[random.Random], tuple[Callable[..., Any], int, int | None]]] = {
+    "step": lambda r: (lambda o: L.StepLR(o, r.randint(1, 40), r.uniform(0.1, 1.0)), 300, None),
+    "multistep": lambda r: (
+        lambda o: L.MultiStepLR(o, sorted(r.sample(range(1, 200), 3)), r.uniform(0.1, 1)),
+        300, None),
+    "exp": lambda r: (lambda o: L.ExponentialLR(o, r.uniform(0.95, 1.0)), 300, None),
+    "cosine": lambda r: (  # torch climbs back after T_max; lrkit holds eta_min
+        (t := r.randint(5, 200)) and (lambda o: L.CosineAnnealingLR(o, t, r.uniform(0, 1e-3))),
+        250, t + 1),
+    "poly": lambda r: (
+        (t := r.randint(5, 200)) and (lambda o: L.PolynomialLR(o, t, r.uniform(0.5, 3))),
+        250, None),
+    "linear": lambda r: (
+        lambda o: L.LinearLR(o, r.uniform(0.01, 1), r.uniform(0.01, 1), r.randint(1, 100)),
+        150, None),
+    "constant": lambda r: (lambda o: L.ConstantLR(o, r.uniform(0.01, 1), r.randint(1, 50)),
+                           80, None),
+    "sgdr": lambda r: (
+        lambda o: L.CosineAnnealingWarmRestarts(o, r.randint(1, 30), r.randint(1, 3),
+                                                r.uniform(0, 1e-3)), 400, None),
+    "onecycle": lambda r: (
+        (t := r.randint(20, 400)) and (lambda o: L.OneCycleLR(
+            o, [0.5, 1.0], total_steps=t, pct_start=r.uniform(0.1, 0.45),
+            anneal_strategy=r.choice(["cos", "linear"]), div_factor=r.uniform(2, 50),
+            final_div_factor=r.uniform(2, 1e4), three_phase=r.random() < 0.5)),
+        t, t - 1),
+    "cyclic": lambda r: (lambda o: L.CyclicLR(
+        o, [1e-3, 2e-3], [0.1, 0.3], step_size_up=r.randint(1, 40),
+        step_size_down=r.choice([None, r.randint(1, 40)]),
+        mode=r.choice(["triangular", "triangular2", "exp_range"]), gamma=r.uniform(0.99, 1)),
+        300, None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_parity_with_torch(name: str) -> None:
+    rng = random.Random(f"convert-{name}")
+    for _ in range(6):
+        make, steps, upto = CASES[name](rng)
+        _check(make, steps, rng.uniform(1e-3, 1.0), groups=2, upto=upto)
+
+
+def test_sequential_lr() -> None:
+    """Warmup (LinearLR), then cosine, then a constant tail: SequentialLR's milestones are
+    global steps and each child starts from its own step 0 there."""
+    def make(o: torch.optim.Optimizer) -> Any:
+        warm = L.LinearLR(o, 0.01, 1.0, total_iters=10)
+        cos = L.CosineAnnealingLR(o, T_max=50, eta_min=1e-4)
+        tail = L.ConstantLR(o, factor=0.1, total_iters=1000)
+        return L.SequentialLR(o, [warm, cos, tail], milestones=[10, 60])
+
+    _check(make, 200, 0.3, groups=2)
+
+
+def test_lambda_lr_is_a_clear_error() -> None:
+    opt = _opt(0.1)
+    with pytest.raises(ConfigError, match=r"scheduler='LambdaLR' is invalid: .*LambdaLR"):
+        from_torch(L.LambdaLR(opt, lambda k: 1.0))
+    with pytest.raises(ConfigError, match="scale_fn"):
+        from_torch(L.CyclicLR(opt, 0.01, 0.1, scale_fn=lambda x: 1.0))
+    with pytest.raises(ConfigError, match="group=3"):
+        from_torch(L.StepLR(opt, 3), group=3)
+
+
+def test_reduce_lr_on_plateau_becomes_plateau_with_the_same_decisions() -> None:
+    from lrkit.torch import LRScheduler
+
+    def make(o: torch.optim.Optimizer) -> Any:
+        return L.ReduceLROnPlateau(o, mode="max", factor=0.5, patience=2, threshold=0.01,
+                                   cooldown=1, min_lr=[1e-3, 2e-3])
+
+    ref_opt = _opt(0.1, groups=2)
+    ref = make(ref_opt)
+    opt = _opt(0.1, groups=2)
+    sched = LRScheduler(opt, [from_torch(make(_opt(0.1, 2)), group=g) for g in range(2)])
+    rng = random.Random("plateau")
+    for _ in range(80):
+        metric = rng.choice([0.5, 0.6, rng.uniform(0, 1)])
+        ref.step(metric)
+        sched.step(metric)
+        assert [g["lr"] for g in opt.param_groups] == [g["lr"] for g in ref_opt.param_groups]
+    assert opt.param_groups[0]["lr"] < 0.1  # reductions happened
