@@ -7,10 +7,12 @@ is fixed (results can differ between thread counts, never between runs with the 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -63,14 +65,21 @@ class ScheduleChoice:
 
 @dataclasses.dataclass(frozen=True)
 class TaskConfig:
-    """What every run shares: epochs, batch size, threads, the horizon in optimizer updates."""
+    """What every run shares: epochs, batch size, threads, the horizon in optimizer updates.
+
+    ``batch_size`` is the batch of one optimizer update over all processes; ``accumulate``
+    splits each process's share into that many micro-batches whose gradients add up before
+    the update (gradient accumulation: the schedule still advances once per update).
+    """
 
     epochs: int = 10
     batch_size: int = 64
     threads: int = 1
     steps_per_epoch: int = 1
+    accumulate: int = 1
 
     def __post_init__(self) -> None:
+        check_int("accumulate", self.accumulate, low=1)
         check_int("epochs", self.epochs, low=1)
         check_int("batch_size", self.batch_size, low=1)
         check_int("threads", self.threads, low=1)
@@ -264,6 +273,10 @@ class _Stepper:
 
             self.impl = LRScheduler(opt, build_schedule(choice, task))
 
+    def load(self, state: dict[str, Any], updates: int) -> None:
+        self.impl.load_state_dict(state)
+        self.updates = updates
+
     def after_update(self, metric: float | None) -> None:
         """Called once after each ``optimizer.step()``; ``metric`` at the end of an epoch."""
         self.updates += 1
@@ -279,25 +292,34 @@ class _Band:
     """The effective per-element rate band, recorded by :class:`lrkit.inspect.Monitor`.
 
     The monitor is stepped right after each ``optimizer.step()`` (before the scheduler), so
-    each record pairs the base rate a step used with the effective rates of that step.
+    each record pairs the base rate a step used with the effective rates of that step. The
+    quantiles are taken at once (plain floats), so the band is saved in checkpoints.
     """
 
     def __init__(self, opt: torch.optim.Optimizer) -> None:
         from lrkit.inspect import Monitor
 
         self.monitor = Monitor(opt, every=1, updates=None)
+        self.data: dict[str, list[float]] = {"low": [], "median": [], "high": []}
 
     def record(self) -> None:
-        self.monitor.step()
+        low, mid, high = BAND_QUANTILES
+        for r in self.monitor.step():
+            if r.group == 0:
+                self.data["low"].append(r.summary.quantile(low))
+                self.data["median"].append(r.summary.quantile(mid))
+                self.data["high"].append(r.summary.quantile(high))
+        self.monitor.history.clear()
 
     def rows(self) -> dict[str, list[float]]:
-        recs = [r for r in self.monitor.history if r.group == 0]
-        low, mid, high = BAND_QUANTILES
-        return {
-            "low": [r.summary.quantile(low) for r in recs],
-            "median": [r.summary.quantile(mid) for r in recs],
-            "high": [r.summary.quantile(high) for r in recs],
-        }
+        return {k: list(v) for k, v in self.data.items()}
+
+    def state(self) -> dict[str, Any]:
+        return {"steps": self.monitor.steps, "rows": self.rows()}
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.monitor.steps = int(state["steps"])
+        self.data = {k: [float(x) for x in state["rows"][k]] for k in self.data}
 
 
 @torch.no_grad()
@@ -310,6 +332,186 @@ def _evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple
     return loss, acc
 
 
+def _world() -> tuple[int, int]:
+    """(rank, number of processes) of the initialized torch.distributed group, else (0, 1)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _config_key(cfg: RunConfig, task: TaskConfig) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed by this run (threads may differ)."""
+    c = cfg.schedule
+    return {"schedule": [c.name, c.spec, c.kind], "optimizer": cfg.optimizer, "lr": cfg.lr,
+            "seed": cfg.seed, "epochs": task.epochs, "batch_size": task.batch_size,
+            "steps_per_epoch": task.steps_per_epoch, "accumulate": task.accumulate}
+
+
+class _Trainer:
+    """The state of one run, and its checkpoint (see :mod:`lrkit.train.checkpoint`)."""
+
+    def __init__(self, cfg: RunConfig, task: TaskConfig, band: bool) -> None:
+        self.cfg, self.task = cfg, task
+        self.rank, self.world = _world()
+        torch.manual_seed(cfg.seed)
+        self.model = TinyCNN()
+        self.net: torch.nn.Module = self.model
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.net = DistributedDataParallel(self.model)
+        self.opt = make_optimizer(cfg.optimizer, self.model.parameters(), cfg.lr)
+        self.stepper = _Stepper(cfg.schedule, self.opt, task)
+        self.recorder = _Band(self.opt) if band else None
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        self.out = RunResult(cfg)
+        self.epoch = 0  # the epoch in progress
+        self.batch = 0  # batches of it done
+        self.losses: list[float] = []  # their losses
+        self.epoch_gen_state = self.gen.get_state()  # the data-order RNG at the epoch's start
+        self.done = False
+        self.elapsed = 0.0
+        self._t0 = 0.0
+
+    # -- checkpoints -------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        from lrkit.train.checkpoint import FORMAT, VERSION
+
+        o = self.out
+        return {
+            "format": FORMAT, "version": VERSION,
+            "config": _config_key(self.cfg, self.task),
+            "updates": self.stepper.updates, "epoch": self.epoch, "batch": self.batch,
+            "losses": list(self.losses), "done": self.done, "elapsed": self.elapsed,
+            "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+            "scheduler": self.stepper.impl.state_dict(),
+            "rng": {"torch": torch.get_rng_state(), "data_epoch_start": self.epoch_gen_state},
+            "monitor": None if self.recorder is None else self.recorder.state(),
+            "result": {"lr": o.lr, "train_loss": o.train_loss,
+                       "epoch_train_loss": o.epoch_train_loss, "val_loss": o.val_loss,
+                       "val_acc": o.val_acc, "diverged": o.diverged},
+        }
+
+    def load(self, state: dict[str, Any], where: str) -> None:
+        from lrkit.errors import StateError
+
+        want = _config_key(self.cfg, self.task)
+        if state.get("config") != want:
+            raise StateError(f"checkpoint {where!r} is from another run: saved "
+                             f"{state.get('config')!r}, now {want!r} (remove it or start "
+                             "without --resume)")
+        try:
+            self.model.load_state_dict(state["model"])
+            self.opt.load_state_dict(state["optimizer"])
+            self.stepper.load(state["scheduler"], int(state["updates"]))
+            torch.set_rng_state(state["rng"]["torch"])
+            self.epoch_gen_state = state["rng"]["data_epoch_start"]
+            self.gen.set_state(self.epoch_gen_state)
+            if self.recorder is not None:
+                self.recorder.load(state["monitor"])
+            r = state["result"]
+            self.out.lr, self.out.train_loss = list(r["lr"]), list(r["train_loss"])
+            self.out.epoch_train_loss = list(r["epoch_train_loss"])
+            self.out.val_loss, self.out.val_acc = list(r["val_loss"]), list(r["val_acc"])
+            self.out.diverged = bool(r["diverged"])
+            self.epoch, self.batch = int(state["epoch"]), int(state["batch"])
+            self.losses = [float(v) for v in state["losses"]]
+            self.done, self.elapsed = bool(state["done"]), float(state["elapsed"])
+        except (KeyError, TypeError, RuntimeError) as exc:
+            raise StateError(f"checkpoint {where!r} is invalid: {type(exc).__name__}: "
+                             f"{exc}") from None
+
+    # -- training ----------------------------------------------------------------------
+    def _update(self, xb: torch.Tensor, yb: torch.Tensor) -> float:
+        """One optimizer update on the global batch ``xb`` (this rank's share, in
+        ``accumulate`` micro-batches); returns the batch's mean loss (all ranks)."""
+        if self.world == 1 and self.task.accumulate == 1:  # the plain loop
+            loss = F.cross_entropy(self.net(xb), yb)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call]
+            self.opt.step()
+            return loss.detach().item()
+        n = xb.shape[0]
+        mine = torch.arange(self.rank, n, self.world)
+        chunks = mine.tensor_split(self.task.accumulate)
+        self.opt.zero_grad(set_to_none=True)
+        total = torch.zeros((), dtype=torch.float64)
+        for j, idx in enumerate(chunks):
+            last = j == len(chunks) - 1
+            no_sync: Any = getattr(self.net, "no_sync", None)
+            sync = contextlib.nullcontext() if last or no_sync is None else no_sync()
+            with sync:
+                # sum / n * world: DDP averages over ranks, so the gradient is the batch mean
+                loss = F.cross_entropy(self.net(xb[idx]), yb[idx], reduction="sum")
+                (loss * (self.world / n)).backward()  # type: ignore[no-untyped-call]
+            total += loss.detach().double()
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(total)
+        self.opt.step()
+        return float(total) / n
+
+    def run(self, data: Digits, on_step: Callable[[], None] | None,
+            ckpt: Any | None) -> RunResult:
+        from lrkit.train.checkpoint import save_atomic
+
+        task, out = self.task, self.out
+        start = time.perf_counter()
+        save = ckpt is not None and self.rank == 0
+
+        def checkpoint() -> None:
+            if save and ckpt is not None:
+                self.elapsed += time.perf_counter() - self._t0
+                self._t0 = time.perf_counter()
+                save_atomic(self.state(), ckpt.path)
+
+        self._t0 = start
+        while not self.done and self.epoch < task.epochs:
+            self.gen.set_state(self.epoch_gen_state)
+            steps = list(batches(data.x_train, data.y_train, task.batch_size, self.gen))
+            for i in range(self.batch, len(steps)):
+                xb, yb = steps[i]
+                out.lr.append(float(self.opt.param_groups[0]["lr"]))
+                value = self._update(xb, yb)
+                out.train_loss.append(value)
+                self.losses.append(value)
+                if self.recorder is not None:
+                    self.recorder.record()
+                metric = None
+                if i == len(steps) - 1:
+                    val_loss, val_acc = _evaluate(self.model, data.x_val, data.y_val)
+                    out.val_loss.append(val_loss)
+                    out.val_acc.append(val_acc)
+                    out.epoch_train_loss.append(float(np.mean(self.losses)))
+                    metric = val_loss
+                self.stepper.after_update(metric)
+                if on_step is not None:
+                    on_step()
+                self.batch = i + 1
+                if self.batch == len(steps):
+                    self.epoch, self.batch, self.losses = self.epoch + 1, 0, []
+                    self.epoch_gen_state = self.gen.get_state()
+                if not math.isfinite(value):
+                    out.diverged = True
+                    break
+                if ckpt is not None and self.stepper.updates % ckpt.every == 0:
+                    checkpoint()
+            if out.diverged:
+                break
+        if not self.done:
+            self.done = True
+            checkpoint()
+        else:
+            self.elapsed += time.perf_counter() - start
+        if self.recorder is not None:
+            out.band = self.recorder.rows()
+        out.wall_time_s = self.elapsed if ckpt is not None else time.perf_counter() - start
+        return out
+
+
 def train_run(
     cfg: RunConfig,
     task: TaskConfig,
@@ -317,53 +519,30 @@ def train_run(
     *,
     on_step: Callable[[], None] | None = None,
     band: bool | None = None,
+    checkpoint: Any | None = None,
 ) -> RunResult:
     """Train one model; ``on_step`` is called after each update (progress bars).
 
     ``band`` records the effective-rate band (default: for Adam-type optimizers).
     A run whose loss becomes non-finite is stopped and marked ``diverged``.
+
+    ``checkpoint`` (a :class:`lrkit.train.checkpoint.Checkpointing`) saves the whole run
+    state (model, optimizer, scheduler, recorded numbers, band, RNG states, the position in
+    the data order) every ``every`` updates and at the end, atomically; with ``resume`` a
+    run continues from its file and ends bit for bit as an uninterrupted run (a finished
+    run's file gives its result without training).
+
+    Under an initialized ``torch.distributed`` group the model is wrapped in
+    ``DistributedDataParallel`` and each process takes its share of every batch
+    (``batch_size`` is the global batch): the number of updates, and so the schedule, do
+    not depend on the number of processes. Only rank 0 writes checkpoints.
     """
     set_determinism(task.threads)
-    start = time.perf_counter()
-    torch.manual_seed(cfg.seed)
-    model = TinyCNN()
-    opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr)
-    stepper = _Stepper(cfg.schedule, opt, task)
     if band is None:
         band = cfg.optimizer in ("adam", "adamw")
-    recorder = _Band(opt) if band else None
-    gen = torch.Generator().manual_seed(cfg.seed)
-    out = RunResult(cfg)
-    for _ in range(task.epochs):
-        losses = []
-        steps = list(batches(data.x_train, data.y_train, task.batch_size, gen))
-        for i, (xb, yb) in enumerate(steps):
-            out.lr.append(float(opt.param_groups[0]["lr"]))
-            loss = F.cross_entropy(model(xb), yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
-            opt.step()
-            value = loss.detach().item()
-            out.train_loss.append(value)
-            losses.append(value)
-            if recorder is not None:
-                recorder.record()
-            metric = None
-            if i == len(steps) - 1:
-                val_loss, val_acc = _evaluate(model, data.x_val, data.y_val)
-                out.val_loss.append(val_loss)
-                out.val_acc.append(val_acc)
-                out.epoch_train_loss.append(float(np.mean(losses)))
-                metric = val_loss
-            stepper.after_update(metric)
-            if on_step is not None:
-                on_step()
-            if not math.isfinite(value):
-                out.diverged = True
-                break
-        if out.diverged:
-            break
-    if recorder is not None:
-        out.band = recorder.rows()
-    out.wall_time_s = time.perf_counter() - start
-    return out
+    trainer = _Trainer(cfg, task, band)
+    if checkpoint is not None and checkpoint.resume and Path(checkpoint.path).exists():
+        from lrkit.train.checkpoint import load_checkpoint
+
+        trainer.load(load_checkpoint(checkpoint.path), str(checkpoint.path))
+    return trainer.run(data, on_step, checkpoint)
