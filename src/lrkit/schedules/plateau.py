@@ -157,11 +157,15 @@ class PlateauTracker:
             return a > best * (1.0 + c.threshold)
         return a > best + c.threshold
 
-    def observe(self, metric: Any, step: int) -> bool:
-        """Take one metric at ``step``; ``True`` when the rate should be reduced now."""
+    def observe(self, metric: Any, step: int, *, check_every: bool = True) -> bool:
+        """Take one metric at ``step``; ``True`` when the rate should be reduced now.
+
+        ``check_every=False`` accepts a metric on a step that is not a multiple of
+        ``every`` (the scheduler's ``skipped="skip"`` policy, whose step lags).
+        """
         c = self.config
-        if isinstance(metric, bool):
-            raise bad("metric", metric, "a real number")
+        if isinstance(metric, (bool, str, bytes, complex)):
+            raise bad("metric", metric, "a real number or a one-element tensor")
         try:
             value = float(metric)
         except (TypeError, ValueError, RuntimeError):
@@ -170,7 +174,7 @@ class PlateauTracker:
             if c.nonfinite == "ignore":
                 return False
             raise bad("metric", metric, "a finite number (Plateau(nonfinite='ignore') skips it)")
-        if step % c.every:
+        if check_every and step % c.every:
             raise bad("metric", metric, f"no metric at step {step}: the plateau decides every "
                       f"{c.every} steps only (Plateau.every)")
         if self._better(value):
