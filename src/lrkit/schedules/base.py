@@ -154,7 +154,8 @@ class Schedule:
             t = float(step)
             if not (math.isfinite(t) and t >= 0):
                 raise bad("step", step, "a finite number >= 0")
-            return float(sched._eval(np.float64(t), NUMPY))
+            with np.errstate(all="ignore"):  # overflow to inf is clipped by the formulas
+                return float(sched._eval(np.float64(t), NUMPY))
         if isinstance(step, np.ndarray):
             return sched._eval_numpy(np.asarray(step, dtype=np.float64))
         if type(step).__module__.startswith("torch"):
@@ -170,14 +171,15 @@ class Schedule:
             lo, hi = arr.min(), arr.max()
             if not (lo >= 0 and math.isfinite(hi)):
                 raise bad("step", "array with negative or non-finite entries", "steps >= 0")
-        if arr.size <= NUMPY_BLOCK:
-            out = np.asarray(self._eval(arr, NUMPY), dtype=np.float64)
-            return out if out.shape == arr.shape else np.broadcast_to(out, arr.shape).copy()
-        flat = arr.reshape(-1)
-        res = np.empty_like(flat)
-        for i in range(0, flat.size, NUMPY_BLOCK):
-            res[i : i + NUMPY_BLOCK] = self._eval(flat[i : i + NUMPY_BLOCK], NUMPY)
-        return res.reshape(arr.shape)
+        with np.errstate(all="ignore"):  # overflow to inf is clipped by the formulas
+            if arr.size <= NUMPY_BLOCK:
+                out = np.asarray(self._eval(arr, NUMPY), dtype=np.float64)
+                return out if out.shape == arr.shape else np.broadcast_to(out, arr.shape).copy()
+            flat = arr.reshape(-1)
+            res = np.empty_like(flat)
+            for i in range(0, flat.size, NUMPY_BLOCK):
+                res[i : i + NUMPY_BLOCK] = self._eval(flat[i : i + NUMPY_BLOCK], NUMPY)
+            return res.reshape(arr.shape)
 
     def eval_tensor(self, step: Any, *, check: bool | None = None) -> Any:
         """Evaluate on a torch tensor with torch operations only (graph- and compile-safe).

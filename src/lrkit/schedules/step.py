@@ -200,6 +200,9 @@ class MultiStep(Schedule):
         object.__setattr__(self, "boundaries", ms)
         object.__setattr__(self, "gamma", check_number("gamma", self.gamma, low=0.0))
         object.__setattr__(self, "peak", check_value("peak", self.peak))
+        if self.gamma > 1.0 and not len(ms) * math.log(self.gamma) < math.log(1e300):
+            raise bad("gamma", self.gamma, f"a factor whose growth over {len(ms)} boundaries "
+                      "stays finite (gamma**len(boundaries) < 1e300)")
 
     def _eval(self, t: Array, ops: Ops) -> Array:
         peak = resolve(self.peak)

@@ -40,7 +40,9 @@ class BlockCache:
         if block != self.block:
             start = float(block * BLOCK)
             t = np.arange(start, start + BLOCK, dtype=np.float64)
-            out = np.broadcast_to(np.asarray(self.schedule._eval(t, NUMPY), np.float64), t.shape)
+            with np.errstate(all="ignore"):  # overflow to inf is clipped by the formulas
+                out = np.broadcast_to(np.asarray(self.schedule._eval(t, NUMPY), np.float64),
+                                      t.shape)
             self.values = out.tolist()
             self.block = block
         return self.values[step - block * BLOCK]
