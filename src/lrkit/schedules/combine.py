@@ -116,6 +116,9 @@ def join(*pieces: tuple[Schedule, float]) -> Join:
         >>> join((Constant(1.0), 3), (Constant(2.0), float("inf")))(3)
         2.0
     """
+    for i, piece in enumerate(pieces):
+        if not (isinstance(piece, tuple) and len(piece) == 2 and isinstance(piece[0], Schedule)):
+            raise bad(f"pieces[{i}]", piece, "a (Schedule, length) pair")
     bounds: list[float] = []
     total = 0.0
     for i, (_, length) in enumerate(pieces[:-1]):

@@ -98,7 +98,9 @@ class Exponential(Schedule):
             # cap the exponent where gamma**e would pass the cap, keeping it finite
             end = resolve(self.end)
             if peak > 0.0 and end > 0.0:
-                e = ops.minimum(e, max(math.log(end / peak) / math.log(self.gamma), 0.0) + 1.0)
+                # log(end) - log(peak), not log(end / peak): the ratio may underflow to 0
+                cap = (math.log(end) - math.log(peak)) / math.log(self.gamma)
+                e = ops.minimum(e, max(cap, 0.0) + 1.0)
             else:
                 e = ops.minimum(e, 0.0)
         out = peak * ops.pow(self.gamma, e)
