@@ -52,7 +52,12 @@ def sound_or_spec_error(make: Callable[[], Schedule]) -> Schedule | None:
         except SpecError:
             return None
         for t in (0, 1, 7, 100, 10**6, 10**15):
-            v = s(t, base=0.1)
+            try:
+                v = s(t, base=0.1)
+            except ConfigError as exc:  # parameters whose values overflow: a clear error
+                message = str(exc)
+                assert "overflow the float range" in message
+                return s
             assert isinstance(v, float)
             assert math.isfinite(v), (t, v)
             assert v >= 0, (t, v)

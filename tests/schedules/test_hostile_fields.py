@@ -22,7 +22,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lrkit import ConfigError
-from lrkit.schedules import Constant, CosineRestarts, Cyclic, Linear, MultiStep, Schedule
+from lrkit.schedules import (
+    WSD,
+    Constant,
+    CosineRestarts,
+    Cyclic,
+    Linear,
+    MultiStep,
+    Repeat,
+    Scale,
+    Schedule,
+)
 from lrkit.spec import from_dict, kinds, parse_string, to_dict, to_string
 from strategies import HOSTILE_SCALARS
 
@@ -71,7 +81,13 @@ def build_and_check(make: Callable[[], Schedule]) -> None:
             s = make()
         except ConfigError:
             return
-        check_schedule(s)
+        try:
+            check_schedule(s)
+        except ConfigError as exc:  # parameters whose values overflow: a clear error
+            overflow = exc
+        else:
+            return
+        assert "overflow the float range" in str(overflow)
 
 
 @st.composite
@@ -111,6 +127,12 @@ def test_hostile_fields_give_config_error_or_a_sound_schedule(
     lambda: Cyclic(low=0.5, high=1e-3, step_size_up=1e308),
     # inf: growth past the float range
     lambda: MultiStep((0.0, 1.0), gamma=1e308),
+    # NaN: Repeat's phase t - floor(t / p) * p was -inf for a tiny period
+    lambda: Repeat(WSD(total_steps=25, warmup_steps=1, decay_steps=2.5), period=5e-324),
+    # ConfigError raised only when evaluated: the decay length underflowed to 0
+    lambda: WSD(total_steps=5e-324),
+    # inf: a scale factor that overflows (now a ConfigError when evaluated)
+    lambda: Scale(Linear(842.8, start=0.5, end=3.09), 1e308),
 ])
 def test_found_bugs_stay_fixed(make: Callable[[], Schedule]) -> None:
     build_and_check(make)
@@ -130,6 +152,11 @@ def test_found_bugs_messages() -> None:
     with pytest.raises(ConfigError, match=r"gamma=1e\+308 is invalid: expected a factor whose "
                                           r"growth over 2 boundaries stays finite"):
         MultiStep((0.0, 1.0), gamma=1e308)
+    with pytest.raises(ConfigError, match=r"value=inf at step 0 is invalid: expected a finite "
+                                          r"number \(the parameters of Scale.* overflow"):
+        Scale(Linear(10, start=3.0), 1e308)(0)
+    with pytest.raises(ConfigError, match=r"value=inf at step 1.0 is invalid"):
+        Scale(Linear(10, start=3.0, end=4.0), 1e308)(np.array([1.0, 2.0]))
     s = CosineRestarts(period=1, max_cycles=10**12)
     assert len(s.milestones()) == 101  # 100 restarts and the end
     assert s.milestones()["end"] == 1e12

@@ -27,6 +27,7 @@ from typing import Any, ClassVar, TypeVar, overload
 import numpy as np
 
 from lrkit._validate import bad, check_number
+from lrkit.errors import ConfigError
 from lrkit.schedules._ops import NUMPY, TORCH, Array, Ops
 
 __all__ = ["Rel", "Schedule", "Value", "check_value", "resolve"]
@@ -155,9 +156,17 @@ class Schedule:
             if not (math.isfinite(t) and t >= 0):
                 raise bad("step", step, "a finite number >= 0")
             with np.errstate(all="ignore"):  # overflow to inf is clipped by the formulas
-                return float(sched._eval(np.float64(t), NUMPY))
+                value = float(sched._eval(np.float64(t), NUMPY))
+            if not math.isfinite(value):
+                raise _overflow(self, step, value)
+            return value
         if isinstance(step, np.ndarray):
-            return sched._eval_numpy(np.asarray(step, dtype=np.float64))
+            out = sched._eval_numpy(np.asarray(step, dtype=np.float64))
+            if out.size and not np.isfinite(out).all():
+                where = np.asarray(step).reshape(-1)[~np.isfinite(out.reshape(-1))][0]
+                raise _overflow(self, float(where), float(out.reshape(-1)[~np.isfinite(
+                    out.reshape(-1))][0]))
+            return out
         if type(step).__module__.startswith("torch"):
             return sched.eval_tensor(step)
         if isinstance(step, (list, tuple)):
@@ -212,3 +221,9 @@ class Schedule:
         return NotImplemented
 
     __rmul__ = __mul__
+
+
+def _overflow(schedule: Schedule, step: Any, value: float) -> ConfigError:
+    """The error for a non-finite value (the parameters overflow the float range)."""
+    return ConfigError(f"value={value!r} at step {step!r} is invalid: expected a finite "
+                       f"number (the parameters of {schedule!r} overflow the float range)")

@@ -295,7 +295,8 @@ class Repeat(Schedule):
 
     def _eval(self, t: Array, ops: Ops) -> Array:
         p = self.period
-        local = t - ops.floor(t / p) * p
+        # clipped: for a tiny period t / p overflows and the difference is -inf, not a phase
+        local = ops.clip(t - ops.floor(t / p) * p, 0.0, p)
         if self.times is not None:
             local = ops.where(t >= p * self.times, p, local)
         return self.schedule._eval(local, ops)
