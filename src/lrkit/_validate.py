@@ -26,11 +26,16 @@ __all__ = [
 #: the largest magnitude :func:`check_int` accepts (beyond it float arithmetic overflows
 #: or loses all meaning for a count of steps)
 MAX_INT = 2**63
+#: the longest value repr an error message shows in full
+MAX_SHOWN = 120
 
 
 def bad(name: str, value: Any, allowed: str) -> ConfigError:
-    """Build the one error message format used everywhere."""
-    return ConfigError(f"{name}={value!r} is invalid: expected {allowed}")
+    """Build the one error message format used everywhere (long values shortened)."""
+    text = repr(value)
+    if len(text) > MAX_SHOWN:
+        text = f"{text[:MAX_SHOWN - 20]}... ({len(text)} characters)"
+    return ConfigError(f"{name}={text} is invalid: expected {allowed}")
 
 
 def _is_real(value: Any) -> bool:

@@ -156,7 +156,10 @@ class Schedule:
             if not (math.isfinite(t) and t >= 0):
                 raise bad("step", step, "a finite number >= 0")
             with np.errstate(all="ignore"):  # overflow to inf is clipped by the formulas
-                value = float(sched._eval(np.float64(t), NUMPY))
+                # as a 1-element array: NumPy's scalar and array kernels (e.g. power) may
+                # differ in the last bit, and s(t) must equal s(array)[i] exactly
+                arr = np.full(1, t, dtype=np.float64)
+                value = float(np.asarray(sched._eval(arr, NUMPY), dtype=np.float64).reshape(-1)[0])
             if not math.isfinite(value):
                 raise _overflow(self, step, value)
             return value
