@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lrkit.errors import StateError
 from lrkit.train.checkpoint import (
@@ -140,3 +142,28 @@ def test_stale_temp_files_and_names(tmp_path: Path) -> None:
     assert run_file(tmp_path, 3, "setr / sgd / seed 0").name == "run003-setr-sgd-seed-0.pt"
     with pytest.raises(ValueError, match="checkpoint_every=0"):
         Checkpointing(tmp_path / "x.pt", every=0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(cut=st.integers(0, 10**6), flips=st.lists(st.tuples(st.integers(0, 10**6),
+                                                           st.integers(1, 255)), max_size=4))
+def test_corrupt_checkpoint_bytes_give_state_error(tmp_path_factory: pytest.TempPathFactory,
+                                                   cut: int, flips: list[tuple[int, int]]) -> None:
+    """Truncated or bit-flipped files: StateError or (flips in padding) the original state."""
+    folder = tmp_path_factory.mktemp("corrupt")
+    good = folder / "good.pt"
+    state = {"format": "lrkit.train.checkpoint", "version": 1, "w": torch.arange(6.0),
+             "result": {"lr": [0.1, 0.2]}}
+    save_atomic(state, good)
+    raw = bytearray(good.read_bytes())
+    raw = raw[: cut % (len(raw) + 1)]
+    for pos, x in flips:
+        if raw:
+            raw[pos % len(raw)] ^= x
+    bad = folder / "bad.pt"
+    bad.write_bytes(bytes(raw))
+    try:
+        loaded = load_checkpoint(bad)
+    except StateError:
+        return
+    assert loaded["format"] == "lrkit.train.checkpoint"  # a flip the format tolerates

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import pickle
 import re
 import tempfile
 from pathlib import Path
@@ -46,7 +45,15 @@ class Checkpointing:
 
 
 def save_atomic(obj: Any, path: str | os.PathLike[str]) -> None:
-    """``torch.save(obj)`` to ``path`` atomically (temp file, fsync, os.replace, fsync dir)."""
+    """``torch.save(obj)`` to ``path`` atomically (temp file, fsync, os.replace, fsync dir).
+
+    Example:
+        >>> import tempfile, torch
+        >>> path = Path(tempfile.mkdtemp()) / "state.pt"
+        >>> save_atomic({"step": 3, "w": torch.ones(2)}, path)
+        >>> torch.load(path, weights_only=True)["step"]
+        3
+    """
     path = Path(path)
     folder = path.parent
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
@@ -82,12 +89,24 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
     Raises:
         StateError: not a checkpoint of this format and version (or unreadable).
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "run.pt"
+        >>> save_atomic({"format": FORMAT, "version": VERSION, "updates": 7}, path)
+        >>> load_checkpoint(path)["updates"]
+        7
+        >>> _ = path.write_bytes(b"half a file")
+        >>> load_checkpoint(path)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        lrkit.errors.StateError: checkpoint='...' is invalid: expected a complete lrkit ...
     """
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, ValueError, OSError, pickle.UnpicklingError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
+    except OSError:  # missing, unreadable: the caller's business
+        raise
+    except Exception as exc:  # a corrupt file makes torch's reader raise anything at all
         raise StateError(f"checkpoint={str(path)!r} is invalid: expected a complete lrkit "
                          f"checkpoint ({type(exc).__name__}: {exc})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
