@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 from hypothesis import strategies as st
@@ -251,3 +252,40 @@ def step_arrays(draw: st.DrawFn, horizon: float | None = None) -> np.ndarray:
     fracs = draw(st.lists(st.floats(0.0, 20000.0), max_size=20))
     far = draw(st.lists(st.floats(0.0, 1e12), max_size=3))
     return np.asarray(sorted([*ints, *fracs, *far]), dtype=np.float64)
+
+
+# -- hostile inputs (tests/test_hostile_*.py) --------------------------------------------------
+#: values that break naive arithmetic: extremes, NaN/inf, huge ints, wrong types, containers
+HOSTILE_SCALARS: list[object] = [
+    0, 1, -1, 0.5, 2, 3, 7, 10, 100, 0.9, 0.1, 1e-8, 1000.0, 1e20,
+    1e308, -1e308, 5e-324, 1e-320, math.nan, math.inf, -math.inf,
+    10**400, -(10**400), 2**63, 2**64, True, False, None, 1j, complex(math.nan, 0),
+    "x", "cosine", "linear", "nan", "1e308", "", b"1", (), (1.0,), (0.0, 1.0), (1.0, 0.0, 2.0),
+    [1, 2], {"a": 1}, np.float64(0.5), np.int64(7), np.float32(math.nan), np.array([1.0, 2.0]),
+    Rel(0.5), Rel(1e308), Rel(5e-324),
+]
+hostile_scalars = st.sampled_from(HOSTILE_SCALARS)
+
+
+def _json_leaf() -> st.SearchStrategy[object]:
+    return st.one_of(
+        st.none(), st.booleans(), st.integers(-(10**30), 10**30),
+        st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12),
+        st.sampled_from(["poly", "cosine", "warmup", "join", "plateau", "repeat", "constant",
+                         "total_steps", "schedule", "schedules", "rel", "kind", "1e308"]),
+    )
+
+
+#: JSON-like trees, biased towards the keys and kinds of the dict form
+json_trees = st.recursive(
+    _json_leaf(),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.dictionaries(
+            st.sampled_from(["kind", "total_steps", "peak", "end", "power", "schedule",
+                             "schedules", "boundaries", "steps", "rel", "factor", "period",
+                             "value", "gamma", "x"]),
+            children, max_size=5),
+    ),
+    max_leaves=20,
+)

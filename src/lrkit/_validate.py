@@ -23,9 +23,19 @@ __all__ = [
 ]
 
 
+#: the largest magnitude :func:`check_int` accepts (beyond it float arithmetic overflows
+#: or loses all meaning for a count of steps)
+MAX_INT = 2**63
+#: the longest value repr an error message shows in full
+MAX_SHOWN = 120
+
+
 def bad(name: str, value: Any, allowed: str) -> ConfigError:
-    """Build the one error message format used everywhere."""
-    return ConfigError(f"{name}={value!r} is invalid: expected {allowed}")
+    """Build the one error message format used everywhere (long values shortened)."""
+    text = repr(value)
+    if len(text) > MAX_SHOWN:
+        text = f"{text[:MAX_SHOWN - 20]}... ({len(text)} characters)"
+    return ConfigError(f"{name}={text} is invalid: expected {allowed}")
 
 
 def _is_real(value: Any) -> bool:
@@ -50,7 +60,10 @@ def check_number(
     allowed = " ".join(parts[:1]) + ("" if len(parts) == 1 else " " + " and ".join(parts[1:]))
     if not _is_real(value):
         raise bad(name, value, allowed)
-    x = float(value)
+    try:
+        x = float(value)
+    except OverflowError:  # an int beyond the float range
+        raise bad(name, value, allowed) from None
     if not math.isfinite(x):
         raise bad(name, value, allowed)
     if low is not None and (x < low or (low_open and x == low)):
@@ -65,9 +78,18 @@ def check_int(name: str, value: Any, *, low: int | None = None) -> int:
     allowed = "an integer" + ("" if low is None else f" >= {low}")
     if isinstance(value, bool) or not _is_real(value):
         raise bad(name, value, allowed)
-    if not math.isfinite(float(value)) or float(value) != int(value):
-        raise bad(name, value, allowed)
-    out = int(value)
+    if isinstance(value, numbers.Integral):
+        out = int(value)
+    else:
+        try:
+            x = float(value)
+        except OverflowError:
+            raise bad(name, value, allowed) from None
+        if not math.isfinite(x) or x != int(x):
+            raise bad(name, value, allowed)
+        out = int(x)
+    if abs(out) > MAX_INT:
+        raise bad(name, value, allowed + " of at most 2**63 in size")
     if low is not None and out < low:
         raise bad(name, value, allowed)
     return out

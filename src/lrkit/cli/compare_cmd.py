@@ -38,7 +38,9 @@ def add_parser(sub: Any, parent: argparse.ArgumentParser) -> None:
         "download) under several schedules and optimizers, and write a report folder: "
         "report.html (opens from disk), PNG figures, results.json, results.csv (per step) and "
         "summary.csv. Fixed seeds give identical numbers run to run. Ctrl-C keeps the finished "
-        "runs and writes a partial report.",
+        "runs and writes a partial report. Runs under torchrun (DistributedDataParallel, gloo "
+        "on CPU, NCCL on GPU; --batch-size is the global batch, so the schedule does not "
+        "depend on the number of processes); only rank 0 writes.",
         epilog="built-in schedules: " + ", ".join(PRESETS) + " (see --list). "
         "Example: lrkit compare --schedules setr,onecycle --schedule 'fast=onecycle over 100' "
         "--optimizers adamw --epochs 3 -o out",
@@ -70,6 +72,19 @@ def add_parser(sub: Any, parent: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=positive_int("threads"), default=1,
                    help="torch threads, fixed for reproducibility (default 1: fastest for "
                    "this tiny model and robust on a busy machine)")
+    p.add_argument("--accumulate", type=positive_int("accumulate"), default=1, metavar="K",
+                   help="gradient accumulation: split each batch into K micro-batches per "
+                   "optimizer update (the schedule counts updates; default 1)")
+    p.add_argument("--checkpoint-every", type=positive_int("checkpoint-every"), default=None,
+                   metavar="N",
+                   help="save each run's full state every N optimizer updates (and at its end), "
+                   "atomically, to --checkpoint-dir (default with --resume: 100)")
+    p.add_argument("--checkpoint-dir", type=Path, default=None, metavar="DIR",
+                   help="checkpoint folder (default: OUTPUT-checkpoints beside the report "
+                   "folder); kept after the report is written")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the checkpoints in --checkpoint-dir after a crash or "
+                   "kill: finished runs are not repeated, the others continue bit for bit")
     p.add_argument("-o", "--output", type=Path, default=Path("lrkit-report"), metavar="DIR",
                    help="report folder (default ./lrkit-report)")
     p.add_argument("--tensorboard", type=Path, default=None, metavar="DIR",
@@ -184,15 +199,51 @@ def _print_summary(runs: list[Any]) -> None:
     Console(highlight=False).print(t)
 
 
+def _checkpoint_dir(args: argparse.Namespace, rank: int) -> Path | None:
+    """The checkpoint folder (checked and created by rank 0), or None without checkpoints."""
+    if args.checkpoint_every is None and not args.resume:
+        return None
+    folder: Path = args.checkpoint_dir or args.output.with_name(
+        args.output.name + "-checkpoints")
+    if rank != 0:
+        return folder
+    from lrkit.train.checkpoint import remove_stale
+
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--checkpoint-dir {folder}: exists and is not a folder")
+    old = sorted(folder.glob("run*.pt")) if folder.is_dir() else []
+    if old and not args.resume:
+        if not args.force:
+            raise UsageError(f"--checkpoint-dir {folder} holds checkpoints of an earlier run: "
+                             "use --resume to continue it or --force to start over")
+        for f in old:
+            f.unlink()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"--checkpoint-dir {folder}: {e.strerror or e}") from None
+    remove_stale(folder)
+    return folder
+
+
+def _init_distributed() -> tuple[int, int, bool]:
+    """Join the torchrun group when started by torchrun: (rank, world size, we started it)."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, 1, False
+    import torch
+    import torch.distributed as dist
+
+    started = False
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        started = True
+    return dist.get_rank(), dist.get_world_size(), started
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
-    from lrkit.train.runner import (
-        OPTIMIZERS,
-        RunConfig,
-        TaskConfig,
-        default_schedules,
-        resolve_schedules,
-        train_run,
-    )
+    from lrkit.train.runner import OPTIMIZERS, TaskConfig, default_schedules
 
     if args.list:
         task = TaskConfig(epochs=args.epochs, steps_per_epoch=23)
@@ -206,7 +257,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
                              + ", ".join(OPTIMIZERS))
     if not args.optimizers:
         raise UsageError("--optimizers: give at least one optimizer")
+    rank, world, started = _init_distributed()
+    try:
+        return _compare(args, rank, world)
+    finally:
+        if started:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _compare(args: argparse.Namespace, rank: int, world: int) -> int:
+    from lrkit.train.runner import RunConfig, TaskConfig, resolve_schedules, train_run
+
     lrs = _lrs(args.lr, args.optimizers)
+    quiet = args.quiet or rank != 0
 
     from lrkit.train.data import load_digits
 
@@ -214,7 +279,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     data = load_digits()
     task = TaskConfig(
         epochs=args.epochs, batch_size=args.batch_size, threads=args.threads,
-        steps_per_epoch=load_digits_steps(data, args.batch_size),
+        steps_per_epoch=load_digits_steps(data, args.batch_size), accumulate=args.accumulate,
     )
     schedules = resolve_schedules(args.schedules, args.schedule, task)
     if not schedules:
@@ -228,26 +293,42 @@ def cmd_compare(args: argparse.Namespace) -> int:
         "n_train": data.n_train,
         "n_val": int(data.x_val.shape[0]),
         "model": "TinyCNN",
+        "processes": world,
     }
+    if rank == 0 and args.output.exists() and any(args.output.iterdir()) and not args.force:
+        raise UsageError(f"{args.output} exists and is not empty: use --force to overwrite it")
+    ckpt_dir = _checkpoint_dir(args, rank)
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()  # rank 0 has checked and prepared the folders
+    from lrkit.train.checkpoint import Checkpointing, run_file
+
     done: list[Any] = []
     interrupted = False
+    with _Progress(quiet, len(configs), task.total_steps) as bar:
+        try:
+            for i, cfg in enumerate(configs):
+                ckpt = None
+                if ckpt_dir is not None:
+                    ckpt = Checkpointing(run_file(ckpt_dir, i, cfg.label),
+                                         args.checkpoint_every or 100, args.resume)
+                bar.start_run(cfg.label)
+                result = train_run(cfg, task, data, on_step=bar.step, checkpoint=ckpt)
+                done.append(result)
+                bar.end_run(result)
+        except KeyboardInterrupt:
+            interrupted = True
+    if rank != 0:
+        return 130 if interrupted else 0
+    if interrupted and not done:
+        print("lrkit compare: interrupted before any run finished: nothing written",
+              file=sys.stderr)
+        raise KeyboardInterrupt
+    partial = None
+    if interrupted:
+        partial = f"interrupted by the user after {len(done)} of {len(configs)} runs"
     with new_folder(args.output, args.force) as stage:
-        with _Progress(args.quiet, len(configs), task.total_steps) as bar:
-            try:
-                for cfg in configs:
-                    bar.start_run(cfg.label)
-                    result = train_run(cfg, task, data, on_step=bar.step)
-                    done.append(result)
-                    bar.end_run(result)
-            except KeyboardInterrupt:
-                interrupted = True
-        if interrupted and not done:
-            print("lrkit compare: interrupted before any run finished: nothing written",
-                  file=sys.stderr)
-            raise KeyboardInterrupt
-        partial = None
-        if interrupted:
-            partial = f"interrupted by the user after {len(done)} of {len(configs)} runs"
         old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # finish writing what we have
         try:
             from lrkit.train.report import write_report

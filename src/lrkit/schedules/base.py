@@ -30,6 +30,7 @@ from typing import Any, ClassVar, TypeVar, overload
 import numpy as np
 
 from lrkit._validate import bad, check_number
+from lrkit.errors import ConfigError
 from lrkit.schedules._ops import NUMPY, TORCH, Array, Ops
 
 __all__ = ["Rel", "Schedule", "Value", "check_decay", "check_value", "resolve"]
@@ -198,9 +199,21 @@ class Schedule:
             t = float(step)
             if not (math.isfinite(t) and t >= 0):
                 raise bad("step", step, "a finite number >= 0")
-            return float(sched._eval(np.float64(t), NUMPY))
+            with np.errstate(all="ignore"):  # overflow to inf is clipped by the formulas
+                # as a 1-element array: NumPy's scalar and array kernels (e.g. power) may
+                # differ in the last bit, and s(t) must equal s(array)[i] exactly
+                arr = np.full(1, t, dtype=np.float64)
+                value = float(np.asarray(sched._eval(arr, NUMPY), dtype=np.float64).reshape(-1)[0])
+            if not math.isfinite(value):
+                raise _overflow(self, step, value)
+            return value
         if isinstance(step, np.ndarray):
-            return sched._eval_numpy(np.asarray(step, dtype=np.float64))
+            out = sched._eval_numpy(np.asarray(step, dtype=np.float64))
+            if out.size and not np.isfinite(out).all():
+                where = np.asarray(step).reshape(-1)[~np.isfinite(out.reshape(-1))][0]
+                raise _overflow(self, float(where), float(out.reshape(-1)[~np.isfinite(
+                    out.reshape(-1))][0]))
+            return out
         if type(step).__module__.startswith("torch"):
             return sched.eval_tensor(step)
         if isinstance(step, (list, tuple)):
@@ -215,15 +228,17 @@ class Schedule:
             if not (lo >= 0 and math.isfinite(hi)):
                 raise bad("step", "array with negative or non-finite entries", "steps >= 0")
         if arr.size <= NUMPY_BLOCK:
-            out = np.asarray(self._eval(arr, NUMPY), dtype=np.float64)
+            with np.errstate(all="ignore"):  # overflow to inf is clipped by the formulas
+                out = np.asarray(self._eval(arr, NUMPY), dtype=np.float64)
             return out if out.shape == arr.shape else np.broadcast_to(out, arr.shape).copy()
         flat = arr.reshape(-1)
         res = np.empty_like(flat)
         starts = range(0, flat.size, NUMPY_BLOCK)
 
         def run(part: range) -> None:
-            for i in part:
-                res[i : i + NUMPY_BLOCK] = self._eval(flat[i : i + NUMPY_BLOCK], NUMPY)
+            with np.errstate(all="ignore"):  # per thread: NumPy's error state is thread-local
+                for i in part:
+                    res[i : i + NUMPY_BLOCK] = self._eval(flat[i : i + NUMPY_BLOCK], NUMPY)
 
         found = _executor() if len(starts) >= 4 else None
         if found is None or threading.current_thread().name.startswith("lrkit-eval"):
@@ -265,3 +280,9 @@ class Schedule:
         return NotImplemented
 
     __rmul__ = __mul__
+
+
+def _overflow(schedule: Schedule, step: Any, value: float) -> ConfigError:
+    """The error for a non-finite value (the parameters overflow the float range)."""
+    return ConfigError(f"value={value!r} at step {step!r} is invalid: expected a finite "
+                       f"number (the parameters of {schedule!r} overflow the float range)")

@@ -116,6 +116,9 @@ def join(*pieces: tuple[Schedule, float]) -> Join:
         >>> join((Constant(1.0), 3), (Constant(2.0), float("inf")))(3)
         2.0
     """
+    for i, piece in enumerate(pieces):
+        if not (isinstance(piece, tuple) and len(piece) == 2 and isinstance(piece[0], Schedule)):
+            raise bad(f"pieces[{i}]", piece, "a (Schedule, length) pair")
     bounds: list[float] = []
     total = 0.0
     for i, (_, length) in enumerate(pieces[:-1]):
@@ -292,7 +295,8 @@ class Repeat(Schedule):
 
     def _eval(self, t: Array, ops: Ops) -> Array:
         p = self.period
-        local = t - ops.floor(t / p) * p
+        # clipped: for a tiny period t / p overflows and the difference is -inf, not a phase
+        local = ops.clip(t - ops.floor(t / p) * p, 0.0, p)
         if self.times is not None:
             local = ops.where(t >= p * self.times, p, local)
         return self.schedule._eval(local, ops)

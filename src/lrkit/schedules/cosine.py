@@ -7,11 +7,14 @@ import math
 
 import numpy as np
 
-from lrkit._validate import check_int, check_number
+from lrkit._validate import bad, check_int, check_number
 from lrkit.schedules._ops import NUMPY, Array, Ops
 from lrkit.schedules.base import Rel, Schedule, Value, check_decay, check_value, resolve
 
 __all__ = ["Cosine", "CosineRestarts"]
+
+#: restarts listed by CosineRestarts.milestones() at most
+MAX_MILESTONES = 100
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,15 +140,19 @@ class CosineRestarts(Schedule):
         )
         if self.max_cycles is not None:
             object.__setattr__(self, "max_cycles", check_int("max_cycles", self.max_cycles, low=1))
-            check_number("cycle boundary", self.cycle_start(self.max_cycles), low=0.0)
+            if not math.isfinite(self.cycle_start(self.max_cycles)):
+                raise bad("max_cycles", self.max_cycles, "a count whose last cycle ends at a "
+                          "finite step (period * period_mult**max_cycles overflows)")
 
     def cycle_start(self, k: int) -> float:
-        """:math:`S_k`, the step at which cycle ``k`` starts (a host float).
+        """:math:`S_k`, the step at which cycle ``k`` starts (a host float; ``inf`` where
+        ``period_mult**k`` overflows).
 
         Computed by the same NumPy operations as the evaluation (NumPy's ``power`` may differ
         from Python's ``**`` in the last bit), so the value at ``cycle_start(k)`` is the peak.
         """
-        return float(self._start(np.float64(k), NUMPY))
+        with np.errstate(over="ignore"):  # as a 1-element array, like every evaluation
+            return float(np.asarray(self._start(np.full(1, float(k)), NUMPY)).reshape(-1)[0])
 
     def _start(self, k: Array, ops: Ops) -> Array:
         m, p = self.period_mult, self.period
@@ -156,7 +163,11 @@ class CosineRestarts(Schedule):
         if m == 1.0:
             k = ops.floor(t / p)
         else:
-            k = ops.floor(ops.log(1.0 + t * ((m - 1.0) / p)) / math.log(m))
+            # (m - 1) / p overflows for a tiny period: cap it (k is corrected below)
+            k = ops.floor(ops.log(1.0 + t * min((m - 1.0) / p, 1e300)) / math.log(m))
+            # cycles past p * m**k > 1e300 start beyond any step: cap k so m**k stays finite
+            cap = (math.log(1e300) - max(math.log(p), 0.0)) / math.log(m)
+            k = ops.minimum(k, max(0.0, math.floor(cap)))
         k = ops.maximum(k, 0.0)
         if self.max_cycles is not None:  # keep k (and m**k) finite far past the last cycle
             k = ops.minimum(k, float(self.max_cycles))
@@ -181,6 +192,7 @@ class CosineRestarts(Schedule):
 
     def milestones(self) -> dict[str, float]:
         n = self.max_cycles if self.max_cycles is not None else 5
-        return {f"restart_{k}": self.cycle_start(k) for k in range(1, n)} | (
+        shown = min(n, MAX_MILESTONES + 1)  # a plot marks at most the first 100 restarts
+        return {f"restart_{k}": self.cycle_start(k) for k in range(1, shown)} | (
             {} if self.max_cycles is None else {"end": self.cycle_start(n)}
         )

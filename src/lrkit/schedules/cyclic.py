@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
+import math
 
 from lrkit._validate import bad, check_choice, check_number
 from lrkit.schedules._ops import Array, Ops
@@ -90,6 +91,11 @@ class Cyclic(Schedule):
                 "step_size_down",
                 check_number("step_size_down", self.step_size_down, low=0, low_open=True),
             )
+        up = self.step_size_up
+        down = up if self.step_size_down is None else self.step_size_down
+        if not (math.isfinite(up + down) and 0.0 < up / (up + down) < 1.0):
+            raise bad("step_size_up", up, f"step sizes whose sum is finite and whose ratio "
+                      f"is a normal float (step_size_down={down!r})")
         check_choice("mode", self.mode, CYCLIC_MODES)
         object.__setattr__(
             self, "gamma", check_number("gamma", self.gamma, low=0.0, high=1.0, low_open=True)
@@ -108,8 +114,10 @@ class Cyclic(Schedule):
         down = up if self.step_size_down is None else self.step_size_down
         total = up + down
         ratio = up / total
-        cycle = ops.floor(1.0 + t / total)
-        x = 1.0 + t / total - cycle
+        # t / total overflows for a tiny total: past 2**60 cycles every x is 0 anyway
+        u = ops.minimum(t / total, 2.0**60)
+        cycle = ops.floor(1.0 + u)
+        x = 1.0 + u - cycle
         # both branches finite: 0 < ratio < 1
         scale = ops.where(x <= ratio, x / ratio, (x - 1.0) / (ratio - 1.0))
         low, high = resolve(self.low), resolve(self.high)

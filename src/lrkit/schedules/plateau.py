@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from typing import Any
+
+import numpy as np
 
 from lrkit._validate import bad, check_choice, check_int, check_number
 from lrkit.errors import ConfigError, StateError
@@ -25,6 +28,8 @@ __all__ = ["Plateau", "PlateauTracker"]
 PLATEAU_MODES = ("min", "max")
 THRESHOLD_MODES = ("rel", "abs")
 NONFINITE = ("raise", "ignore")
+#: reductions applied one multiplication at a time (as torch); more use one power
+MAX_EXACT_REDUCTIONS = 10_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,10 +126,14 @@ class Plateau(Schedule):
         """``value`` after ``reductions`` reductions (one multiplication each, as torch)."""
         if reductions == 0:
             return value
-        factor = self.factor
+        factor, floor = self.factor, resolve(self.min_lr)
+        if reductions > MAX_EXACT_REDUCTIONS:  # e.g. a corrupt saved count: no long loop
+            return max(value * factor**reductions, floor)
         for _ in range(reductions):
             value *= factor
-        return max(value, resolve(self.min_lr))
+            if value <= floor:
+                break
+        return max(value, floor)
 
     def decision_config(self) -> tuple[Any, ...]:
         """The fields that every plateau-reduced group of one scheduler must share."""
@@ -157,20 +166,28 @@ class PlateauTracker:
             return a > best * (1.0 + c.threshold)
         return a > best + c.threshold
 
-    def observe(self, metric: Any, step: int) -> bool:
-        """Take one metric at ``step``; ``True`` when the rate should be reduced now."""
+    def observe(self, metric: Any, step: int, *, check_every: bool = True) -> bool:
+        """Take one metric at ``step``; ``True`` when the rate should be reduced now.
+
+        ``check_every=False`` accepts a metric on a step that is not a multiple of
+        ``every`` (the scheduler's ``skipped="skip"`` policy, whose step lags).
+        """
         c = self.config
-        if isinstance(metric, bool):
-            raise bad("metric", metric, "a real number")
+        if isinstance(metric, (bool, str, bytes, complex)):
+            raise bad("metric", metric, "a real number or a one-element tensor")
         try:
+            if isinstance(metric, np.ndarray) and metric.size == 1:
+                metric = metric.reshape(()).item()  # float() refuses shape (1,) in NumPy 2
+                if isinstance(metric, (bool, complex)):
+                    raise TypeError
             value = float(metric)
-        except (TypeError, ValueError, RuntimeError):
-            raise bad("metric", metric, "a real number or a one-element tensor") from None
+        except (TypeError, ValueError, RuntimeError, OverflowError):
+            raise bad("metric", _short(metric), "a real number or a one-element tensor") from None
         if not math.isfinite(value):
             if c.nonfinite == "ignore":
                 return False
             raise bad("metric", metric, "a finite number (Plateau(nonfinite='ignore') skips it)")
-        if step % c.every:
+        if check_every and step % c.every:
             raise bad("metric", metric, f"no metric at step {step}: the plateau decides every "
                       f"{c.every} steps only (Plateau.every)")
         if self._better(value):
@@ -197,14 +214,25 @@ class PlateauTracker:
         if not isinstance(state, dict):
             raise StateError(f"plateau={state!r} is invalid: expected a dict")
         try:
-            best = check_number("plateau.best", state["best"]) if math.isfinite(
-                float(state["best"])) else float(state["best"])
+            raw = state["best"]
+            if isinstance(raw, bool) or not isinstance(raw, numbers.Real):
+                raise bad("plateau.best", raw, "a number or +-inf")
+            best = float(raw)
             num_bad = check_int("plateau.num_bad", state["num_bad"], low=0)
             cooldown = check_int("plateau.cooldown_counter", state["cooldown_counter"], low=0)
             decisions = check_int("plateau.decisions", state["decisions"], low=0)
-        except (KeyError, TypeError, ConfigError) as exc:
+        except (KeyError, TypeError, OverflowError, ConfigError) as exc:
             raise StateError(f"plateau state is invalid: {exc}") from None
         if math.isnan(best):
             raise StateError("plateau.best=nan is invalid: expected a number or +-inf")
         self.best, self.num_bad = best, num_bad
         self.cooldown_counter, self.decisions = cooldown, decisions
+
+
+def _short(value: Any) -> Any:
+    """A value for an error message: arrays and tensors by shape, long reprs cut."""
+    shape = getattr(value, "shape", None)
+    if shape is not None and not isinstance(value, (int, float)):
+        return f"{type(value).__name__}(shape={tuple(shape)})"
+    text = repr(value)
+    return value if len(text) <= 80 else text[:77] + "..."

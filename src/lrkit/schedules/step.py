@@ -98,7 +98,9 @@ class Exponential(Schedule):
             # cap the exponent where gamma**e would pass the cap, keeping it finite
             end = resolve(self.end)
             if peak > 0.0 and end > 0.0:
-                e = ops.minimum(e, max(math.log(end / peak) / math.log(self.gamma), 0.0) + 1.0)
+                # log(end) - log(peak), not log(end / peak): the ratio may underflow to 0
+                cap = (math.log(end) - math.log(peak)) / math.log(self.gamma)
+                e = ops.minimum(e, max(cap, 0.0) + 1.0)
             else:
                 e = ops.minimum(e, 0.0)
         out = peak * ops.pow(self.gamma, e)
@@ -200,6 +202,9 @@ class MultiStep(Schedule):
         object.__setattr__(self, "boundaries", ms)
         object.__setattr__(self, "gamma", check_number("gamma", self.gamma, low=0.0))
         object.__setattr__(self, "peak", check_value("peak", self.peak))
+        if self.gamma > 1.0 and not len(ms) * math.log(self.gamma) < math.log(1e300):
+            raise bad("gamma", self.gamma, f"a factor whose growth over {len(ms)} boundaries "
+                      "stays finite (gamma**len(boundaries) < 1e300)")
 
     def _eval(self, t: Array, ops: Ops) -> Array:
         peak = resolve(self.peak)

@@ -147,6 +147,9 @@ class WSD(Schedule):
         check_choice("decay_shape", self.decay_shape, DECAY_SHAPES)
         object.__setattr__(self, "start", check_value("start", self.start))
         check_choice("warmup_shape", self.warmup_shape, WARMUP_SHAPES)
+        if not self._decay > 0.0:  # decay_fraction * total_steps underflowed to 0
+            raise bad("total_steps", total, "a horizon whose decay part is > 0 steps "
+                      f"(decay_fraction * total_steps = {self._decay!r})")
         if warm + self._decay > total:
             name = "decay_steps" if self.decay_steps is not None else "decay_fraction"
             value = self.decay_steps if self.decay_steps is not None else self.decay_fraction

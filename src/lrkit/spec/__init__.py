@@ -123,7 +123,11 @@ def _check_total(total: Any) -> float | None:
         return None
     if isinstance(total, bool) or not isinstance(total, numbers.Real):
         raise SpecError(f"total_steps={total!r} is invalid: expected a number > 0 or None")
-    if not 0 < float(total) < float("inf"):
+    try:
+        value = float(total)
+    except OverflowError:  # an int beyond the float range
+        value = float("inf")
+    if not 0 < value < float("inf"):
         raise SpecError(f"total_steps={total!r} is invalid: expected a finite number > 0")
     return total if isinstance(total, int) else float(total)
 

@@ -24,6 +24,13 @@ FIELDS = ("lr", "momentum", "beta2", "weight_decay")
 ALIASES = {"beta1": "momentum"}
 
 
+def _finite(x: float) -> bool:
+    try:
+        return math.isfinite(x)
+    except OverflowError:  # an int beyond the float range
+        return False
+
+
 def canonical_field(name: str) -> str:
     return ALIASES.get(name, name)
 
@@ -49,13 +56,19 @@ class Slot:
     def initial(self, group: dict[str, Any], where: str) -> float:
         """The field's base: the recorded ``initial_*`` value, else the current one (which
         is then recorded, as torch records ``initial_lr``)."""
+        current = self.read(group)
+        if isinstance(current, torch.Tensor) and (
+            current.numel() != 1 or not current.is_floating_point()
+        ):  # an int tensor would truncate every rate written into it
+            raise bad(f"{where}[{self.name!r}]", current,
+                      "a finite number >= 0 or a one-element floating-point tensor")
         value = group.get(self.initial_key)
         if value is None:
-            value = self.read(group)
+            value = current
         out = float(value.detach().cpu().reshape(-1)[0]) if isinstance(value, torch.Tensor) \
             else value
         if isinstance(out, bool) or not isinstance(out, (int, float)) or not (
-            math.isfinite(out) and out >= 0
+            _finite(out) and out >= 0
         ):
             raise bad(f"{where}[{self.name!r}]", value, "a finite number >= 0")
         group.setdefault(self.initial_key, float(out))

@@ -39,8 +39,12 @@ class BlockCache:
         block = step // BLOCK
         if block != self.block:
             start = float(block * BLOCK)
-            t = np.arange(start, start + BLOCK, dtype=np.float64)
-            out = np.broadcast_to(np.asarray(self.schedule._eval(t, NUMPY), np.float64), t.shape)
+            # start + arange, not arange(start, start + BLOCK): always BLOCK entries, even
+            # where float64 steps are no longer exact integers
+            t = start + np.arange(BLOCK, dtype=np.float64)
+            with np.errstate(all="ignore"):  # overflow to inf is clipped by the formulas
+                out = np.broadcast_to(np.asarray(self.schedule._eval(t, NUMPY), np.float64),
+                                      t.shape)
             self.values = out.tolist()
             self.block = block
         return self.values[step - block * BLOCK]

@@ -14,12 +14,14 @@ from lrkit.torch._args import ScheduleArg, Spec, has_plateau
 from lrkit.torch._fields import FIELDS, Slot, canonical_field, slot_for
 from lrkit.torch._host import BlockCache, HostUnit
 from lrkit.torch.device import DeviceStepper
+from lrkit.torch.distributed import REDUCTIONS, check_same_rates, is_distributed, reduce_metric
 from lrkit.torch.state import FORMAT, VERSION, check_header, config_diff, fingerprint, read_step
 
 __all__ = ["LRScheduler"]
 
 NEW_GROUPS = ("schedule", "raise")
 ON_MISMATCH = ("raise", "keep_new")
+SKIPPED = ("count", "skip")
 
 # a unit: one bound schedule of one field in one kind of slot, and the groups it writes
 
@@ -60,6 +62,20 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
         on_mismatch: :meth:`load_state_dict` of a state saved with other schedules, bases or
             groups: ``"raise"`` (default, :class:`~lrkit.errors.StateError`) or
             ``"keep_new"`` (keep this configuration, take the step and plateau state).
+        skipped: a :meth:`step` after which no ``optimizer.step()`` ran since the last one
+            (AMP's ``GradScaler`` skips the update when gradients hold inf/NaN):
+            ``"count"`` (default) advances anyway (the schedule counts calls), ``"skip"``
+            does not advance (the schedule counts real updates: detected with an optimizer
+            step post-hook; a metric given then is still taken, without the ``every``
+            check). No warning either way.
+        reduce: with a :class:`Plateau` under an initialized ``torch.distributed`` group,
+            how the ranks' metrics are combined before each decision: ``"mean"``
+            (default), ``"max"``, ``"min"`` (collective: every rank must pass a metric on the
+            same steps; all ranks then hold the same rates) or ``"none"`` (each rank decides
+            on its own metric). See :mod:`lrkit.torch.distributed`.
+        check_ranks: under ``torch.distributed``, verify after every :meth:`step` that all
+            ranks hold identical rates (one collective per step; raises
+            :class:`~lrkit.errors.StateError` on every rank if not).
 
     Raises:
         ConfigError: a bad argument (named, with its value and what is allowed), a field a
@@ -97,14 +113,25 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
         device: bool = False,
         new_groups: str = "schedule",
         on_mismatch: str = "raise",
+        skipped: str = "count",
+        reduce: str = "mean",
+        check_ranks: bool = False,
     ) -> None:
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise bad("optimizer", optimizer, "a torch.optim.Optimizer")
-        for name, flag in (("tensor", tensor), ("device", device)):
+        for name, flag in (("tensor", tensor), ("device", device), ("check_ranks", check_ranks)):
             if not isinstance(flag, bool):
                 raise bad(name, flag, "True or False")
         self.new_groups = check_choice("new_groups", new_groups, NEW_GROUPS)
         self.on_mismatch = check_choice("on_mismatch", on_mismatch, ON_MISMATCH)
+        self.skipped = check_choice("skipped", skipped, SKIPPED)
+        self.reduce = check_choice("reduce", reduce, REDUCTIONS)
+        self.check_ranks = check_ranks
+        self._updates = 0  # optimizer.step() calls that ran (counted when skipped="skip")
+        self._updates_seen = 0
+        self._hook: Any = None
+        if skipped == "skip":
+            self._hook = optimizer.register_step_post_hook(self._count_update)
         if momentum is not None and beta1 is not None:
             raise bad("beta1", beta1, "None when momentum= is given (they name one field)")
         self.optimizer = optimizer
@@ -144,6 +171,9 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
             self._device = DeviceStepper(self._device_units(), step=0)
         else:
             self._write(0)
+
+    def _count_update(self, *_: Any) -> None:
+        self._updates += 1
 
     # -- groups ------------------------------------------------------------------------------
     def _add_group(self, index: int, group: dict[str, Any], *, late: bool) -> None:
@@ -320,17 +350,39 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
         groups = self.optimizer.param_groups
         if groups is not self._groups_ref or len(groups) != self._n:
             self._sync()
-        if self._device is not None:
-            self._device.advance()
-            return
-        t = self._step + 1
-        self._step = t
+        advance = True
+        if self._hook is not None:
+            advance = self._updates != self._updates_seen
+            self._updates_seen = self._updates
         tracker = self._tracker
-        if tracker is not None:
-            self._prev_ks = self._ks
-            if metric is not None and tracker.observe(metric, t):
-                self._reduce(t)
-        self._write(t)
+        if tracker is not None and metric is not None and self.reduce != "none" \
+                and is_distributed():
+            metric = reduce_metric(metric, self.reduce)
+        if self._device is not None:
+            if advance:
+                self._device.advance()
+        else:
+            t = self._step + advance
+            self._step = t
+            if tracker is not None:
+                if advance:
+                    self._prev_ks = self._ks
+                if metric is not None and tracker.observe(metric, t, check_every=advance):
+                    self._reduce(t)
+            if advance or tracker is not None:
+                self._write(t)
+        if self.check_ranks:
+            self.assert_ranks_agree()
+
+    def assert_ranks_agree(self) -> None:
+        """Raise :class:`~lrkit.errors.StateError` on every rank unless all ranks of the
+        ``torch.distributed`` group hold the same step and rates (a collective call; a
+        no-op without a process group)."""
+        vals: list[float] = [float(self.last_epoch)]
+        for field in self._specs:
+            vals += [-1.0 if v is None else v for v in self._values(self.last_epoch, field,
+                                                                     self._ks)]
+        check_same_rates(vals, "the step and scheduled values")
 
     def _reduce(self, step: int) -> None:
         assert self._plateau is not None

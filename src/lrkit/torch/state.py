@@ -47,12 +47,13 @@ def check_header(state: Any) -> Mapping[str, Any]:
     """Raise :class:`StateError` unless ``state`` is a state dict this version reads."""
     if not isinstance(state, Mapping):
         raise StateError(f"state_dict={type(state).__name__} is invalid: expected a dict")
-    if state.get("format") != FORMAT:
+    fmt, version = state.get("format"), state.get("version")
+    if not isinstance(fmt, str) or fmt != FORMAT:
         raise StateError(
             f"state_dict['format']={state.get('format')!r} is invalid: expected {FORMAT!r} "
             "(a state saved by lrkit.torch.LRScheduler)"
         )
-    if state.get("version") != VERSION:
+    if isinstance(version, bool) or not isinstance(version, (int, float)) or version != VERSION:
         raise StateError(
             f"state_dict['version']={state.get('version')!r} is invalid: expected {VERSION}"
         )

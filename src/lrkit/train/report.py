@@ -294,7 +294,7 @@ def write_report(
         "partial": partial is not None,
         "partial_reason": partial,
         "task": {**data_info, **{k: getattr(task, k) for k in (
-            "epochs", "batch_size", "steps_per_epoch", "threads")},
+            "epochs", "batch_size", "steps_per_epoch", "threads", "accumulate")},
             "total_steps": task.total_steps},
         "figures": figures,
         "runs": [r.to_dict() for r in runs],

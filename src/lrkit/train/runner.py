@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
 from lrkit._validate import bad, check_int, check_number
 from lrkit.errors import ConfigError
-from lrkit.train.data import Digits, batches
-from lrkit.train.model import TinyCNN
+from lrkit.train.data import Digits
 
 __all__ = [
     "OPTIMIZERS",
@@ -63,14 +60,21 @@ class ScheduleChoice:
 
 @dataclasses.dataclass(frozen=True)
 class TaskConfig:
-    """What every run shares: epochs, batch size, threads, the horizon in optimizer updates."""
+    """What every run shares: epochs, batch size, threads, the horizon in optimizer updates.
+
+    ``batch_size`` is the batch of one optimizer update over all processes; ``accumulate``
+    splits each process's share into that many micro-batches whose gradients add up before
+    the update (gradient accumulation: the schedule still advances once per update).
+    """
 
     epochs: int = 10
     batch_size: int = 64
     threads: int = 1
     steps_per_epoch: int = 1
+    accumulate: int = 1
 
     def __post_init__(self) -> None:
+        check_int("accumulate", self.accumulate, low=1)
         check_int("epochs", self.epochs, low=1)
         check_int("batch_size", self.batch_size, low=1)
         check_int("threads", self.threads, low=1)
@@ -240,76 +244,6 @@ class RunResult:
         }
 
 
-class _Stepper:
-    """Drives the rate: lrkit's LRScheduler, or Segmenter's class with ``step_update``."""
-
-    def __init__(
-        self, choice: ScheduleChoice, opt: torch.optim.Optimizer, task: TaskConfig
-    ) -> None:
-        self.kind = choice.kind
-        self.updates = 0
-        if choice.kind == "segmenter":
-            from lrkit.compat.segmenter import PolynomialLR
-
-            self.impl: Any = PolynomialLR(
-                opt,
-                step_size=1,
-                iter_warmup=0,
-                iter_max=task.total_steps,
-                power=0.9,
-                min_lr=1e-5,
-            )
-        else:
-            from lrkit.torch import LRScheduler
-
-            self.impl = LRScheduler(opt, build_schedule(choice, task))
-
-    def after_update(self, metric: float | None) -> None:
-        """Called once after each ``optimizer.step()``; ``metric`` at the end of an epoch."""
-        self.updates += 1
-        if self.kind == "segmenter":
-            self.impl.step_update(num_updates=self.updates)
-        elif metric is None:
-            self.impl.step()
-        else:
-            self.impl.step(metric=metric)
-
-
-class _Band:
-    """The effective per-element rate band, recorded by :class:`lrkit.inspect.Monitor`.
-
-    The monitor is stepped right after each ``optimizer.step()`` (before the scheduler), so
-    each record pairs the base rate a step used with the effective rates of that step.
-    """
-
-    def __init__(self, opt: torch.optim.Optimizer) -> None:
-        from lrkit.inspect import Monitor
-
-        self.monitor = Monitor(opt, every=1, updates=None)
-
-    def record(self) -> None:
-        self.monitor.step()
-
-    def rows(self) -> dict[str, list[float]]:
-        recs = [r for r in self.monitor.history if r.group == 0]
-        low, mid, high = BAND_QUANTILES
-        return {
-            "low": [r.summary.quantile(low) for r in recs],
-            "median": [r.summary.quantile(mid) for r in recs],
-            "high": [r.summary.quantile(high) for r in recs],
-        }
-
-
-@torch.no_grad()
-def _evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    model.eval()
-    logits = model(x)
-    model.train()
-    loss = float(F.cross_entropy(logits, y))
-    acc = float((logits.argmax(1) == y).double().mean())
-    return loss, acc
-
-
 def train_run(
     cfg: RunConfig,
     task: TaskConfig,
@@ -317,53 +251,32 @@ def train_run(
     *,
     on_step: Callable[[], None] | None = None,
     band: bool | None = None,
+    checkpoint: Any | None = None,
 ) -> RunResult:
     """Train one model; ``on_step`` is called after each update (progress bars).
 
     ``band`` records the effective-rate band (default: for Adam-type optimizers).
     A run whose loss becomes non-finite is stopped and marked ``diverged``.
+
+    ``checkpoint`` (a :class:`lrkit.train.checkpoint.Checkpointing`) saves the whole run
+    state (model, optimizer, scheduler, recorded numbers, band, RNG states, the position in
+    the data order) every ``every`` updates and at the end, atomically; with ``resume`` a
+    run continues from its file and ends bit for bit as an uninterrupted run (a finished
+    run's file gives its result without training).
+
+    Under an initialized ``torch.distributed`` group the model is wrapped in
+    ``DistributedDataParallel`` and each process takes its share of every batch
+    (``batch_size`` is the global batch): the number of updates, and so the schedule, do
+    not depend on the number of processes. Only rank 0 writes checkpoints.
     """
+    from lrkit.train.loop import Trainer
+
     set_determinism(task.threads)
-    start = time.perf_counter()
-    torch.manual_seed(cfg.seed)
-    model = TinyCNN()
-    opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr)
-    stepper = _Stepper(cfg.schedule, opt, task)
     if band is None:
         band = cfg.optimizer in ("adam", "adamw")
-    recorder = _Band(opt) if band else None
-    gen = torch.Generator().manual_seed(cfg.seed)
-    out = RunResult(cfg)
-    for _ in range(task.epochs):
-        losses = []
-        steps = list(batches(data.x_train, data.y_train, task.batch_size, gen))
-        for i, (xb, yb) in enumerate(steps):
-            out.lr.append(float(opt.param_groups[0]["lr"]))
-            loss = F.cross_entropy(model(xb), yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
-            opt.step()
-            value = loss.detach().item()
-            out.train_loss.append(value)
-            losses.append(value)
-            if recorder is not None:
-                recorder.record()
-            metric = None
-            if i == len(steps) - 1:
-                val_loss, val_acc = _evaluate(model, data.x_val, data.y_val)
-                out.val_loss.append(val_loss)
-                out.val_acc.append(val_acc)
-                out.epoch_train_loss.append(float(np.mean(losses)))
-                metric = val_loss
-            stepper.after_update(metric)
-            if on_step is not None:
-                on_step()
-            if not math.isfinite(value):
-                out.diverged = True
-                break
-        if out.diverged:
-            break
-    if recorder is not None:
-        out.band = recorder.rows()
-    out.wall_time_s = time.perf_counter() - start
-    return out
+    trainer = Trainer(cfg, task, band)
+    if checkpoint is not None and checkpoint.resume and Path(checkpoint.path).exists():
+        from lrkit.train.checkpoint import load_checkpoint
+
+        trainer.load(load_checkpoint(checkpoint.path), str(checkpoint.path))
+    return trainer.run(data, on_step, checkpoint)

@@ -1,0 +1,214 @@
+"""Spec strings, dicts, JSON and YAML under hostile input: SpecError or a sound schedule.
+
+Never an internal error, a hang (deep nesting, long text, huge numbers, YAML aliases) or code
+execution (YAML Python tags); parsed schedules give finite rates >= 0 at any step.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lrkit import ConfigError, SpecError
+from lrkit.schedules import Scale, Schedule, Warmup
+from lrkit.spec import from_dict, kinds, load_json, load_yaml, parse, parse_string, to_dict
+from strategies import HOSTILE_SCALARS, cases, json_trees
+
+KINDS = sorted(kinds())
+FIELDS = sorted({f for k in kinds().values() for f in k.__dataclass_fields__})
+NUMBERS = ["0", "1", "-1", "0.5", "1e308", "1e-308", "1e309", "5e-324", "2", "100", "0.1x",
+           "1e308x", "9" * 30, "nan", "inf", "3", "0.9", "1e20"]
+
+
+@contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    def fail(*_: Any) -> None:
+        raise TimeoutError(f"took more than {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, fail)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def sound_or_spec_error(make: Callable[[], Schedule]) -> Schedule | None:
+    with time_limit(5.0):
+        try:
+            s = make()
+        except SpecError:
+            return None
+        for t in (0, 1, 7, 100, 10**6, 10**15):
+            try:
+                v = s(t, base=0.1)
+            except ConfigError as exc:  # parameters whose values overflow: a clear error
+                message = str(exc)
+                assert "overflow the float range" in message
+                return s
+            assert isinstance(v, float)
+            assert math.isfinite(v), (t, v)
+            assert v >= 0, (t, v)
+        _ = s.horizon, s.milestones()
+        return s
+
+
+@st.composite
+def spec_texts(draw: st.DrawFn, depth: int = 0) -> str:
+    """Strings shaped like the grammar, with hostile numbers, names and fields."""
+    leaf = st.one_of(st.sampled_from(NUMBERS), st.sampled_from(KINDS),
+                     st.sampled_from(["'cosine'", "'x'", "true", "none", "[1, 2]", "[]"]))
+    if depth > 3 or draw(st.integers(0, 9)) < 3:
+        return draw(leaf)
+    form = draw(st.integers(0, 5))
+    if form <= 2:
+        args = []
+        for _ in range(draw(st.integers(0, 4))):
+            name = draw(st.sampled_from([*FIELDS, ""]))
+            value = draw(st.one_of(leaf, spec_texts(depth + 1)))
+            args.append(f"{name}={value}" if name else value)
+        return f"{draw(st.sampled_from(KINDS))}({', '.join(args)})"
+    a, b = draw(spec_texts(depth + 1)), draw(spec_texts(depth + 1))
+    if form == 3:
+        return f"{a} then {b}"
+    if form == 4:
+        return f"{a} * {b}"
+    return f"({a}) over {draw(st.sampled_from(NUMBERS))}"
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=spec_texts(), total=st.sampled_from([None, 100, 1e308, 5e-324]))
+def test_grammar_shaped_strings(text: str, total: float | None) -> None:
+    s = sound_or_spec_error(lambda: parse_string(text, total_steps=total))
+    if s is not None:
+        assert parse_string(text, total_steps=total) == s  # deterministic
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=60))
+def test_arbitrary_text(text: str) -> None:
+    sound_or_spec_error(lambda: parse(text))
+
+
+@settings(max_examples=200, deadline=None)
+@given(tree=json_trees, total=st.sampled_from([None, 100, 0, -1, math.nan, "x", True,
+                                              10**400]))
+def test_arbitrary_trees(tree: Any, total: Any) -> None:
+    sound_or_spec_error(lambda: from_dict(tree, total))
+    try:
+        text = json.dumps(tree)
+    except (ValueError, TypeError):
+        return
+    sound_or_spec_error(lambda: load_json(text))
+    sound_or_spec_error(lambda: load_yaml(yaml.safe_dump(tree)))
+
+
+def _paths(d: Any, pre: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    if isinstance(d, dict):
+        for k, v in d.items():
+            yield (*pre, k)
+            yield from _paths(v, (*pre, k))
+    elif isinstance(d, list):
+        for i, v in enumerate(d):
+            yield (*pre, i)
+            yield from _paths(v, (*pre, i))
+
+
+PLAIN_HOSTILE = [v for v in HOSTILE_SCALARS  # what YAML and JSON can hold
+                 if v is None or type(v) in (bool, int, float, str, list, dict)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(case=cases, wrap=st.sampled_from([None, "warmup", "scale"]), data=st.data())
+def test_mutated_valid_dicts(case: Any, wrap: str | None, data: st.DataObject) -> None:
+    s = case.schedule
+    if wrap == "warmup":
+        s = Warmup(s, steps=10)
+    elif wrap == "scale":
+        s = Scale(s, 0.5)
+    d = to_dict(s)
+    for _ in range(data.draw(st.integers(1, 3))):
+        paths = list(_paths(d))
+        path = data.draw(st.sampled_from(paths))
+        target = d
+        for k in path[:-1]:
+            target = target[k]
+        new = data.draw(st.sampled_from([*PLAIN_HOSTILE, {"rel": 1e308}, {"rel": -1},
+                                         {"kind": "poly"}, {"kind": "join", "schedules": []}]))
+        target[path[-1]] = copy.deepcopy(new)
+    sound_or_spec_error(lambda: from_dict(d))
+    sound_or_spec_error(lambda: load_yaml(yaml.safe_dump(d)))
+
+
+def _yaml_bomb(levels: int) -> str:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, levels)]
+    return "\n".join(lines) + f"\nkind: join\nschedules: *a{levels - 1}\n"
+
+
+def _nested_yaml(n: int) -> str:
+    out = []
+    for i in range(n):
+        pad = "  " * i
+        out += [f"{pad}kind: scale", f"{pad}factor: 0.5", f"{pad}schedule:"]
+    return "\n".join([*out, "  " * n + "kind: constant"])
+
+
+@pytest.mark.parametrize(("load", "text", "match"), [
+    (load_yaml, "!!python/object/apply:os.system ['echo pwned > {marker}']",
+     "could not determine a constructor"),
+    (load_yaml, "kind: poly\ntotal_steps: !!python/object/apply:os.system ['echo pwned > "
+     "{marker}']", "could not determine a constructor"),
+    (load_yaml, "kind: !!python/name:os.system\n", "could not determine a constructor"),
+    (load_yaml, "&a {kind: scale, factor: 0.5, schedule: *a}", "nested too deeply"),
+    (load_yaml, _yaml_bomb(7), "unknown field 'a0'"),
+    (load_yaml, "[" * 5000 + "]" * 5000, "invalid YAML"),
+    (load_yaml, _nested_yaml(200), "nested too deeply"),
+    (load_yaml, "kind: constant\nvalue: 1\n" + "#" * 2_000_000, "at most 1000000 characters"),
+    (load_json, "[" * 100_000 + "]" * 100_000, "invalid JSON"),
+    (load_json, '{"kind": "constant", "value": NaN}', "value=nan is invalid"),
+    (load_json, '{"kind": "poly", "total_steps": 1e999}', "total_steps=inf is invalid"),
+    (load_json, '{"kind": "poly", "total_steps": ' + "9" * 5000 + "}", "invalid JSON"),
+    (parse_string, "(" * 4000 + "constant" + ")" * 4000, "nested too deeply"),
+    (parse_string, "constant" + " " * 20_000, "spec too long"),
+    (parse_string, "constant(" + "1" * 9000 + ")", "too long: expected at most 40"),
+    (parse_string, "poly over " + "9" * 400, "too long"),
+    (parse_string, "piecewise(steps=" + "[" * 500 + "]" * 500 + ")", "nested too deeply"),
+    (parse_string, "constant\x00", "unexpected character U\\+0000"),
+    (parse_string, "cos\u0456ne over 10", "unexpected character"),
+    (parse_string, "poly over nan", "expected a number of steps > 0 after 'over'"),
+    (parse, None, "expected a schedule, a dict or a spec string, got None"),
+    (parse, b"constant", "got b'constant'"),
+])
+def test_hostile_documents(load: Callable[[Any], Schedule], text: Any, match: str,
+                           tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    if isinstance(text, str):
+        text = text.replace("{marker}", str(marker))
+    with time_limit(10.0), pytest.raises(SpecError, match=match):
+        load(text)
+    assert not marker.exists()  # no code ran
+
+
+def test_self_referencing_dict_and_huge_totals() -> None:
+    d: dict[str, Any] = {"kind": "scale", "factor": 0.5}
+    d["schedule"] = d
+    with pytest.raises(SpecError, match="nested too deeply"):
+        from_dict(d)
+    with pytest.raises(SpecError, match=r"total_steps=1000.* is invalid"):  # OverflowError
+        from_dict({"kind": "poly"}, total_steps=10**400)
+    s = parse_string("poly over 1e308")
+    assert s(10**15) == pytest.approx(1.0)
+    assert isinstance(ConfigError("x"), ValueError)
