@@ -252,6 +252,7 @@ def plot_png(page: Page) -> bytes:
                          figsize=(7.0, 3.2), dpi=80)
     buf = io.BytesIO()
     FigureCanvasAgg(fig)
+    fig.tight_layout()
     fig.savefig(buf, format="png")
     return buf.getvalue()
 
