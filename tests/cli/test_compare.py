@@ -144,8 +144,9 @@ def test_bad_input(tmp_path: Path, args: list[str], needle: str) -> None:
 
 @pytest.mark.slow
 def test_ctrl_c_writes_a_partial_report(tmp_path: Path) -> None:
+    # runs long enough (about 2 s each here) that the interrupt lands before the last ends
     args = ["compare", "--schedules", "constant,setr,step,onecycle", "--optimizers", "sgd",
-            "--epochs", "4", "-o", "rep"]
+            "--epochs", "40", "-o", "rep"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "lrkit", *args], cwd=tmp_path, env=ENV,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
