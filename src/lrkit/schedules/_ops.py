@@ -106,6 +106,19 @@ class _NumpyOps(Ops):
     def pow(self, x: Array | float, p: Array | float) -> Array:
         return np.power(x, p)
 
+    def clip(self, x: Array, low: float, high: float) -> Array:
+        return np.clip(x, low, high)  # one pass; equals minimum(maximum(x, low), high)
+
+    def lerp(self, a: float, b: float, w: Array) -> Array:
+        # The base formula, in place on one buffer (temporaries dominate at this size);
+        # w * (b - a) + a rounds exactly as a + (b - a) * w (IEEE + and * commute).
+        if np.ndim(w) == 0:
+            return super().lerp(a, b, w)
+        out = np.multiply(w, b - a)
+        out += a
+        np.copyto(out, b, where=w >= 1.0)
+        return np.clip(out, min(a, b), max(a, b), out=out)
+
     def where(self, cond: Array, a: Array | float, b: Array | float) -> Array:
         return np.where(cond, a, b)
 
