@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
@@ -289,3 +293,19 @@ json_trees = st.recursive(
     ),
     max_leaves=20,
 )
+
+
+@contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Fail (instead of hanging) if the block runs longer than ``seconds`` (SIGALRM)."""
+
+    def fail(*_: Any) -> None:
+        raise TimeoutError(f"took more than {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, fail)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)

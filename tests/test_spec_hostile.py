@@ -9,9 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import math
-import signal
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,26 +21,13 @@ from hypothesis import strategies as st
 from lrkit import ConfigError, SpecError
 from lrkit.schedules import Scale, Schedule, Warmup
 from lrkit.spec import from_dict, kinds, load_json, load_yaml, parse, parse_string, to_dict
-from strategies import HOSTILE_SCALARS, cases, json_trees
+from strategies import HOSTILE_SCALARS, cases, json_trees, time_limit
 
 KINDS = sorted(kinds())
 FIELDS = sorted({f for k in kinds().values() for f in k.__dataclass_fields__})
 NUMBERS = ["0", "1", "-1", "0.5", "1e308", "1e-308", "1e309", "5e-324", "2", "100", "0.1x",
            "1e308x", "9" * 30, "nan", "inf", "3", "0.9", "1e20"]
 
-
-@contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
-    def fail(*_: Any) -> None:
-        raise TimeoutError(f"took more than {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, fail)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def sound_or_spec_error(make: Callable[[], Schedule]) -> Schedule | None:

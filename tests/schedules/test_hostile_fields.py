@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import signal
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -34,27 +32,12 @@ from lrkit.schedules import (
     Schedule,
 )
 from lrkit.spec import from_dict, kinds, parse_string, to_dict, to_string
-from strategies import HOSTILE_SCALARS
+from strategies import HOSTILE_SCALARS, time_limit
 
 KINDS = kinds()
 CHILDREN: list[Any] = [Constant(0.1), Linear(10), (Constant(0.1), Linear(5))]
 STEPS = (0, 1, 2, 5, 99, 100, 1000, 10**6, 10**15, 2**53)
 
-
-@contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
-    """Fail (instead of hanging) if the block runs longer than ``seconds``."""
-
-    def fail(*_: Any) -> None:
-        raise TimeoutError(f"took more than {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, fail)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def check_schedule(s: Schedule) -> None:

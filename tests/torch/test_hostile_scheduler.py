@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
-import signal
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -22,23 +20,10 @@ from hypothesis import strategies as st
 
 from lrkit import ConfigError, Constant, Linear, Poly, Rel, StateError, Warmup
 from lrkit.torch import LRScheduler, Plateau
-from strategies import HOSTILE_SCALARS, json_trees
+from strategies import HOSTILE_SCALARS, json_trees, time_limit
 
 HOSTILE = [*HOSTILE_SCALARS, torch.tensor([1.0, 2.0]), torch.tensor(3), torch.tensor(math.nan)]
 
-
-@contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
-    def fail(*_: Any) -> None:
-        raise TimeoutError(f"took more than {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, fail)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def _make(plateau: bool, *, tensor_lr: bool = False, keep: bool = False
