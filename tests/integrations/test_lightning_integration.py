@@ -150,3 +150,34 @@ def test_monitor_callback_with_the_tensorboard_logger(tmp_path: Path) -> None:
     assert [e.value for e in base] == pytest.approx([model.used[s - 1] for s in (1, 2, 4, 6)],
                                                     rel=1e-6)  # float32 in the event file
     assert "lr/0/p50" in acc.Tags()["scalars"]
+
+
+def test_monitor_callback_continues_the_step_count_after_resume(tmp_path: Path) -> None:
+    """A run resumed from a mid-epoch checkpoint logs at the same steps, with the same base
+    rates, as the uninterrupted run (the callback takes the count from ``global_step``)."""
+
+    def fit(steps: int, logger: MemoryLogger, ckpt: Path | None = None) -> Any:
+        torch.manual_seed(0)
+        trainer = pl.Trainer(max_steps=steps, accelerator="cpu", devices=1,
+                             enable_progress_bar=False, enable_model_summary=False,
+                             enable_checkpointing=False, logger=logger, log_every_n_steps=1,
+                             default_root_dir=tmp_path, num_sanity_val_steps=0,
+                             callbacks=[LRMonitorCallback(every=4)])
+        trainer.fit(Tiny(), _data(), ckpt_path=str(ckpt) if ckpt else None)
+        return trainer
+
+    def base_rows(logger: MemoryLogger) -> dict[int, float]:
+        return {step: m["lr/0/base"] for step, m in logger.rows if "lr/0/base" in m}
+
+    full = MemoryLogger()
+    fit(TOTAL, full)
+    first, second = MemoryLogger(), MemoryLogger()
+    trainer = fit(11, first)
+    ckpt = tmp_path / "mid.ckpt"
+    trainer.save_checkpoint(ckpt)
+    fit(TOTAL, second, ckpt)
+    want = base_rows(full)
+    assert sorted(want) == [1, 4, 8, 12, 16, 20, 24, 28]
+    resumed = base_rows(second)
+    assert sorted(resumed) == [12, 16, 20, 24, 28]  # not restarted at 1 after the resume
+    assert {**base_rows(first), **resumed} == want

@@ -6,6 +6,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 
+from lrkit._validate import check_int
 from lrkit.inspect.monitor import DEFAULT_EVERY, Monitor, Record
 
 __all__ = ["LRMonitorCallback", "record_metrics"]
@@ -54,9 +55,7 @@ class LRMonitorCallback(pl.Callback):
         **monitor_kwargs: Any,
     ) -> None:
         super().__init__()
-        if not isinstance(every, int) or isinstance(every, bool) or every < 1:
-            raise ValueError(f"every={every!r} is invalid: expected an integer >= 1")
-        self.every = every
+        self.every = check_int("every", every, low=1)
         self.per_param = per_param
         self.prefix = prefix
         self.optimizer_index = optimizer
