@@ -103,7 +103,9 @@ def from_hf(
         return Warmup(Constant(), w)
     if name == "inverse_sqrt":
         _unexpected(name, kwargs, ("timescale",))
-        tau = kwargs.get("timescale") or w or 10_000
+        tau = kwargs.get("timescale")
+        if tau is None:  # as transformers: only a missing timescale defaults (0 is an error)
+            tau = w or 10_000
         return Warmup(InverseSqrt(check_number("timescale", tau, low=0, low_open=True)), w)
     if name == "warmup_stable_decay":
         return _wsd(w, num_training_steps, kwargs)
