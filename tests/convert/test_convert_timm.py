@@ -150,6 +150,17 @@ def test_one_cycle_ignores_cycle_mul_and_cycle_decay() -> None:
             assert odd(t, base=0.1) == plain(t, base=0.1)
 
 
+def test_arguments_timm_does_not_pass_are_ignored() -> None:
+    """timm/scheduler/scheduler_factory.py create_scheduler_v2 gives k_decay to the cosine
+    and poly schedulers only and cycle_mul/cycle_decay/cycle_limit to cosine, tanh and poly
+    only; step, multistep and plateau never see them (and tanh never sees k_decay)."""
+    odd = {"k_decay": 2.0, "cycle_limit": 0, "cycle_mul": 0.5, "cycle_decay": 3.0}
+    for sched, kw in (("step", {"decay_epochs": 4}), ("multistep", {"decay_milestones": (3,)}),
+                      ("plateau", {})):
+        assert from_timm(sched, **kw, **odd) == from_timm(sched, **kw)
+    assert from_timm("tanh", num_epochs=9, k_decay=2.0) == from_timm("tanh", num_epochs=9)
+
+
 def test_plateau() -> None:
     s = from_timm("plateau", decay_rate=0.5, patience_epochs=3, plateau_mode="min", min_lr=1e-4)
     assert (s.factor, s.patience, s.mode, s.min_lr) == (0.5, 3, "min", 1e-4)
@@ -160,7 +171,6 @@ def test_plateau() -> None:
     ({"sched": "cosine_x"}, "sched='cosine_x' is invalid"),
     ({"noise": 0.5}, "noise=0.5 is invalid"),
     ({"k_decay": 2.0, "cycle_limit": 2}, "k_decay=2.0 is invalid"),
-    ({"sched": "step", "k_decay": 2.0}, "k_decay=2.0 is invalid"),
     ({"step_on_epochs": False}, "updates_per_epoch=0 is invalid"),
     ({"sched": "plateau", "warmup_epochs": 2}, "warmup_epochs=2 is invalid"),
     ({"lr_cycle_wobble": 1}, "lr_cycle_wobble=1 is invalid"),

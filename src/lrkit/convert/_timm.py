@@ -80,8 +80,8 @@ def from_timm(
 
     Raises:
         ConfigError: an unknown ``sched``, ``tanh`` with several cycles, ``noise`` (random
-            perturbations have no closed form), ``k_decay != 1`` with several cycles or for
-            ``step``/``multistep``/``plateau``, ``cycle_limit < 1``, cycles
+            perturbations have no closed form), ``k_decay != 1`` with several cycles,
+            ``cycle_limit < 1`` (timm: ``lr_min`` throughout), cycles
             for ``poly``, a warmup for ``plateau``, ``step_on_epochs=False`` without
             ``updates_per_epoch`` or with ``plateau``, a bad value, or an unknown argument.
 
@@ -96,11 +96,15 @@ def from_timm(
     check_choice("sched", sched, TIMM_SCHEDS)
     if noise is not None:
         raise bad("noise", noise, "None (lrkit schedules are exact functions of the step)")
-    k = check_number("k_decay", k_decay, low=0, low_open=True)
-    limit = check_int("cycle_limit", cycle_limit, low=1)
-    if k != 1 and (sched not in ("cosine", "poly") or limit != 1):
-        raise bad("k_decay", k_decay, "1.0 unless sched is 'cosine' or 'poly' with "
-                  "cycle_limit=1 (k-decay within restarting cycles is not supported)")
+    # create_scheduler_v2 passes k_decay to cosine and poly only, and cycle arguments to
+    # cosine, tanh and poly only: the other schedulers ignore them, and so does lrkit
+    cyclic = sched in ("cosine", "tanh", "poly")
+    k = check_number("k_decay", k_decay, low=0, low_open=True) if sched in (
+        "cosine", "poly") else 1.0
+    limit = check_int("cycle_limit", cycle_limit, low=1) if cyclic else 1
+    if k != 1 and limit != 1:
+        raise bad("k_decay", k_decay, "1.0 when cycle_limit > 1 (k-decay within "
+                  "restarting cycles is not supported)")
     upe = check_int("updates_per_epoch", updates_per_epoch, low=0)
     if not isinstance(step_on_epochs, bool):
         raise bad("step_on_epochs", step_on_epochs, "True or False")
