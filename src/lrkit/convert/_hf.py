@@ -127,7 +127,10 @@ def from_hf(
         _unexpected(name, kwargs, ("lr_end", "power"))
         lr_end = check_number("lr_end", kwargs.get("lr_end", 1e-7), low=0.0)
         power = check_number("power", kwargs.get("power", 1.0), low=0.0, low_open=True)
-        end = lr_end if lr is None else Rel(lr_end / check_number("lr", lr, low=0, low_open=True))
+        if lr is not None and not check_number("lr", lr, low=0, low_open=True) > lr_end:
+            # as transformers' get_polynomial_decay_schedule_with_warmup
+            raise bad("lr_end", lr_end, f"a rate below the optimizer's lr={lr}")
+        end = lr_end if lr is None else Rel(lr_end / lr)
         return Warmup(Poly(rest, power, end=end), w)
     # cosine_with_min_lr
     _unexpected(name, kwargs, ("num_cycles", "min_lr", "min_lr_rate"))
