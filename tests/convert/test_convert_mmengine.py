@@ -77,10 +77,13 @@ CASES: list[tuple[list[dict[str, Any]], int]] = [
 @pytest.mark.parametrize(("cfgs", "el"), CASES)
 def test_matches_mmengine_closed_forms(cfgs: list[dict[str, Any]], el: int) -> None:
     s = from_mmengine(cfgs, epoch_length=el)
-    for step in range(int(max(c.get("end", 0) * (el if c.get("convert_to_iter_based")
-                                                   else 1) for c in cfgs)) + 30):
+    n = int(max(c.get("end", 0) * (el if c.get("convert_to_iter_based") else 1)
+                for c in cfgs)) + 30
+    stepped = mm_chain([_iters(c, el) for c in cfgs], n, el, 0.02)  # the update rules too
+    for step in range(n):
         assert s(step, base=0.02) == pytest.approx(mm_ref(step, 0.02, cfgs, el), rel=1e-12,
                                                    abs=1e-16), step
+        assert s(step, base=0.02) == pytest.approx(stepped[step], rel=1e-10, abs=1e-16), step
 
 
 def test_epoch_based_list_runs_once_per_epoch() -> None:
