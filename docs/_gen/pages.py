@@ -59,7 +59,7 @@ PAGES: tuple[Page, ...] = (
         ("Hugging Face", 'from_hf("cosine_with_min_lr", num_warmup_steps=0, '
                          'num_training_steps=100, min_lr_rate=0.05)'),
         ("mmengine", 'from_mmengine(dict(type="CosineAnnealingLR", T_max=100, eta_min=0.05, '
-                     'by_epoch=False, begin=0, end=1000))'),
+                     'by_epoch=False, begin=0, end=101))'),
     )),
     Page("cosine_restarts", S.CosineRestarts, "CosineRestarts(20, period_mult=2, end=0.01)",
          300, (

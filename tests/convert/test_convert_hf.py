@@ -78,6 +78,14 @@ def test_errors_name_the_argument() -> None:
         from_hf("linear", num_warmup_steps=1)
     with pytest.raises(ConfigError, match="power=2 is invalid"):
         from_hf("linear", num_warmup_steps=1, num_training_steps=10, power=2)
+    # transformers/optimization.py get_inverse_sqrt_schedule: only ``timescale is None``
+    # defaults (to num_warmup_steps or 10_000); 0 reaches the lambda and divides by zero
+    with pytest.raises(ConfigError, match="timescale=0 is invalid"):
+        from_hf("inverse_sqrt", num_warmup_steps=5, timescale=0)
+    # transformers/optimization.py get_polynomial_decay_schedule_with_warmup requires
+    # optimizer.defaults["lr"] > lr_end
+    with pytest.raises(ConfigError, match=r"lr_end=0\.1 is invalid"):
+        from_hf("polynomial", num_warmup_steps=1, num_training_steps=10, lr=0.1, lr_end=0.1)
     with pytest.raises(ConfigError, match="warmup_type='1-sqrt'"):
         from_hf("warmup_stable_decay", num_warmup_steps=1, num_training_steps=10,
                 num_decay_steps=2, warmup_type="1-sqrt")

@@ -84,6 +84,21 @@ def test_parity_with_torch(name: str) -> None:
         _check(make, steps, rng.uniform(1e-3, 1.0), groups=2, upto=upto)
 
 
+def test_zero_length_linear_and_constant_keep_their_first_factor() -> None:
+    """torch/optim/lr_scheduler.py LinearLR.get_lr / ConstantLR.get_lr with total_iters=0:
+    the first step (last_epoch 0) multiplies by start_factor / factor; later steps leave the
+    rate alone (past total_iters, or not equal to it), so the factor is never undone."""
+    _check(lambda o: L.LinearLR(o, start_factor=0.2, end_factor=0.9, total_iters=0), 10, 0.1,
+           groups=2)
+    _check(lambda o: L.ConstantLR(o, factor=0.3, total_iters=0), 10, 0.1, groups=2)
+    # as a later child of SequentialLR it is entered through step(0), whose closed form
+    # (ConstantLR._get_closed_form_lr) is already past total_iters: the base rate
+    _check(lambda o: L.SequentialLR(o, [L.ConstantLR(o, factor=0.3, total_iters=0),
+                                        L.ExponentialLR(o, 0.9),
+                                        L.ConstantLR(o, factor=0.5, total_iters=0)], [3, 6]),
+           12, 0.1, groups=2)
+
+
 def test_sequential_lr() -> None:
     """Warmup (LinearLR), then cosine, then a constant tail: SequentialLR's milestones are
     global steps and each child starts from its own step 0 there."""

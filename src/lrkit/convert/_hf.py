@@ -103,7 +103,9 @@ def from_hf(
         return Warmup(Constant(), w)
     if name == "inverse_sqrt":
         _unexpected(name, kwargs, ("timescale",))
-        tau = kwargs.get("timescale") or w or 10_000
+        tau = kwargs.get("timescale")
+        if tau is None:  # as transformers: only a missing timescale defaults (0 is an error)
+            tau = w or 10_000
         return Warmup(InverseSqrt(check_number("timescale", tau, low=0, low_open=True)), w)
     if name == "warmup_stable_decay":
         return _wsd(w, num_training_steps, kwargs)
@@ -125,7 +127,10 @@ def from_hf(
         _unexpected(name, kwargs, ("lr_end", "power"))
         lr_end = check_number("lr_end", kwargs.get("lr_end", 1e-7), low=0.0)
         power = check_number("power", kwargs.get("power", 1.0), low=0.0, low_open=True)
-        end = lr_end if lr is None else Rel(lr_end / check_number("lr", lr, low=0, low_open=True))
+        if lr is not None and not check_number("lr", lr, low=0, low_open=True) > lr_end:
+            # as transformers' get_polynomial_decay_schedule_with_warmup
+            raise bad("lr_end", lr_end, f"a rate below the optimizer's lr={lr}")
+        end = lr_end if lr is None else Rel(lr_end / lr)
         return Warmup(Poly(rest, power, end=end), w)
     # cosine_with_min_lr
     _unexpected(name, kwargs, ("num_cycles", "min_lr", "min_lr_rate"))

@@ -20,6 +20,7 @@ from lrkit.schedules import (
     Poly,
     Product,
     Rel,
+    Repeat,
     Schedule,
     StepDecay,
     Warmup,
@@ -55,18 +56,21 @@ def from_mmengine(
     ``begin <= step < end`` with its own local step ``t = step - begin``; ``LinearLR``,
     ``ConstantLR`` and ``PolyLR`` reach their end at ``t = end - begin - 1``;
     ``CosineAnnealingLR`` uses ``T_max`` (default ``end - begin``) and ``eta_min`` or
-    ``eta_min_ratio``; ``MultiStepLR`` milestones count local steps. Outside every range
-    the rate holds (the base rate before the first). ``by_epoch=True`` entries with
-    ``convert_to_iter_based=True`` are converted as mmengine does (``begin``, ``end``,
-    ``T_max``, ``step_size``, ``milestones`` times ``epoch_length``). A list of
+    ``eta_min_ratio``, and with ``T_max`` shorter than its range climbs back up after
+    ``T_max`` (period ``2 T_max``, as torch); ``MultiStepLR`` milestones count local steps;
+    a ``ConstantLR`` one step long keeps its factor (mmengine never undoes it). Outside
+    every range the rate holds (the base rate before the first). ``by_epoch=True`` entries
+    with ``convert_to_iter_based=True`` are converted as mmengine does (``begin``, ``end``,
+    ``T_max``, ``step_size``, ``milestones``, ``total_steps`` times ``epoch_length``). A list of
     ``by_epoch=True`` entries without conversion gives a schedule in epochs, or with
     ``epoch_length`` one in updates that changes once per epoch.
 
     Overlapping ranges, or a scheduler that follows one not ending at the base rate, chain
     as in mmengine: each scheduler multiplies the rate by its factor, so the rate is the base
     times the product of the factors (each 1 before its range, held after it). This is
-    exact for the schedulers whose chainable form is a pure factor (all but OneCycleLR and
-    PolyLR / CosineAnnealingLR with a nonzero ``eta_min``). A list that mixes
+    exact for the schedulers whose chainable form is a pure factor (all but OneCycleLR,
+    PolyLR / CosineAnnealingLR with a nonzero ``eta_min``, and a CosineAnnealingLR whose
+    range runs past ``T_max + 1``). A list that mixes
     ``by_epoch=True`` and ``by_epoch=False`` entries (mmdet's iteration warmup with an
     epoch ``MultiStepLR``) needs ``epoch_length``; the epoch entries then change the rate at
     epoch boundaries.
@@ -206,7 +210,9 @@ def _one(
     elif kind == "ConstantLR":
         f = _num(raw, "factor", path, 1.0 / 3, low=0.0, high=1.0)
         n = need_end("its length") - 1
-        s = Warmup(Constant(), n, start=Rel(f), shape="constant")
+        # mmengine restores the rate at local step n, except when n = 0: its first step
+        # applies the factor and there is no later step in range, so the factor stays
+        s = Warmup(Constant(), n, start=Rel(f), shape="constant") if n else Constant(Rel(f))
     elif kind == "CosineAnnealingLR":
         t_max = raw.get("T_max")
         t_max = need_end("T_max") if t_max is None else check_number(
@@ -217,10 +223,15 @@ def _one(
         floor = Rel(_num(raw, "eta_min_ratio", path, 0.0, low=0.0)) if ratio is not None \
             else _num(raw, "eta_min", path, 0.0, low=0.0)
         s = Cosine(t_max, end=floor)
+        if t_max < span - 1:  # mmengine's cosine climbs back after T_max (period 2 T_max)
+            rise = Cosine(t_max, peak=floor, end=Rel(1.0))
+            s = Repeat(Join((s, rise), (t_max,)), period=2 * t_max)
     elif kind == "PolyLR":
         n = need_end("its length") - 1
-        s = Poly(n, _num(raw, "power", path, 1.0, low=0, low_open=True),
-                 end=_num(raw, "eta_min", path, 0.0, low=0.0))
+        power = _num(raw, "power", path, 1.0, low=0, low_open=True)
+        eta_min = _num(raw, "eta_min", path, 0.0, low=0.0)
+        # a one-step range (n = 0) only runs mmengine's first step, which keeps the rate
+        s = Poly(n, power, end=eta_min) if n else Constant()
     elif kind == "ExponentialLR":
         s = Exponential(_num(raw, "gamma", path, None, low=0.0, high=1.0))
     elif kind == "StepLR":
@@ -236,13 +247,14 @@ def _one(
     else:  # OneCycleLR
         total = raw.get("total_steps")
         total = need_end("total_steps") if total is None else check_int(
-            f"{path}.total_steps", total, low=2)
+            f"{path}.total_steps", total, low=2) * mult  # epochs to iterations, as begin
         s = OneCycle(total, _num(raw, "eta_max", path, None, low=0, low_open=True),
                      _num(raw, "pct_start", path, 0.3, low=0.0, high=1.0),
                      _num(raw, "div_factor", path, 25.0, low=0, low_open=True),
                      _num(raw, "final_div_factor", path, 1e4, low=0, low_open=True),
                      raw.get("anneal_strategy", "cos"), bool(raw.get("three_phase", False)))
-    mult_form = _multiplicative(kind, raw)
+    # past T_max + 1 mmengine's chainable cosine adds a step of the base rate: no factor
+    mult_form = _multiplicative(kind, raw) and not isinstance(s, Repeat)
     if math.isfinite(span) and kind not in ("LinearLR", "ConstantLR", "PolyLR"):
         s = Hold(s, after=span - 1)  # the last step the scheduler applies
     return begin, end, s, unit, mult_form

@@ -20,6 +20,7 @@ from lrkit.schedules import (
     StepDecay,
     Tanh,
     TimeWarp,
+    Warmup,
 )
 from lrkit.units import InEpochs
 
@@ -58,15 +59,17 @@ def from_timm(
     - Warmup rises linearly from ``warmup_lr`` (absolute) to the base rate over
       ``warmup_epochs``; with ``warmup_prefix=False`` (timm's default) the schedule keeps
       its own clock (warmup *replaces* its first epochs and at the end of warmup the rate
-      jumps from the base rate to the schedule's value there); with ``warmup_prefix=True``
-      the schedule starts after warmup.
+      jumps to the schedule's value there); with ``warmup_prefix=True`` the schedule starts
+      after warmup. Exception, as in timm: ``tanh`` without the prefix ramps to its own
+      value at the end of warmup, not to the base rate.
     - ``step_on_epochs=True`` (``t_in_epochs``): the rate changes once per epoch. The
       result's steps are epochs, or, with ``updates_per_epoch=U``, optimizer updates with
       the value held for each epoch (:class:`~lrkit.units.InEpochs`, stepwise).
       ``step_on_epochs=False``: every length is multiplied by ``updates_per_epoch`` and the
       result's steps are updates.
     - ``cosine``: cycles of ``num_epochs`` growing by ``cycle_mul``, peaks decaying by
-      ``cycle_decay``, ``cycle_limit`` cycles, then ``min_lr``. ``step``: times
+      ``cycle_decay``, ``cycle_limit`` cycles, then ``min_lr`` (with one cycle, timm's
+      default, ``cycle_mul`` and ``cycle_decay`` have no effect). ``step``: times
       ``decay_rate`` every ``decay_epochs``. ``multistep``: times ``decay_rate`` from
       epoch ``m - 1`` on for each milestone ``m`` (timm's convention, one epoch earlier
       than torch's ``MultiStepLR``). ``poly``: power ``decay_rate`` down to ``min_lr``
@@ -77,8 +80,8 @@ def from_timm(
 
     Raises:
         ConfigError: an unknown ``sched``, ``tanh`` with several cycles, ``noise`` (random
-            perturbations have no closed form), ``k_decay != 1`` with several cycles or for
-            ``step``/``multistep``/``plateau``, ``cycle_limit < 1``, cycles
+            perturbations have no closed form), ``k_decay != 1`` with several cycles,
+            ``cycle_limit < 1`` (timm: ``lr_min`` throughout), cycles
             for ``poly``, a warmup for ``plateau``, ``step_on_epochs=False`` without
             ``updates_per_epoch`` or with ``plateau``, a bad value, or an unknown argument.
 
@@ -93,11 +96,15 @@ def from_timm(
     check_choice("sched", sched, TIMM_SCHEDS)
     if noise is not None:
         raise bad("noise", noise, "None (lrkit schedules are exact functions of the step)")
-    k = check_number("k_decay", k_decay, low=0, low_open=True)
-    limit = check_int("cycle_limit", cycle_limit, low=1)
-    if k != 1 and (sched not in ("cosine", "poly") or limit != 1):
-        raise bad("k_decay", k_decay, "1.0 unless sched is 'cosine' or 'poly' with "
-                  "cycle_limit=1 (k-decay within restarting cycles is not supported)")
+    # create_scheduler_v2 passes k_decay to cosine and poly only, and cycle arguments to
+    # cosine, tanh and poly only: the other schedulers ignore them, and so does lrkit
+    cyclic = sched in ("cosine", "tanh", "poly")
+    k = check_number("k_decay", k_decay, low=0, low_open=True) if sched in (
+        "cosine", "poly") else 1.0
+    limit = check_int("cycle_limit", cycle_limit, low=1) if cyclic else 1
+    if k != 1 and limit != 1:
+        raise bad("k_decay", k_decay, "1.0 when cycle_limit > 1 (k-decay within "
+                  "restarting cycles is not supported)")
     upe = check_int("updates_per_epoch", updates_per_epoch, low=0)
     if not isinstance(step_on_epochs, bool):
         raise bad("step_on_epochs", step_on_epochs, "True or False")
@@ -112,19 +119,24 @@ def from_timm(
     rate = check_number("decay_rate", decay_rate, low=0.0)
 
     inner: Schedule
-    if sched == "cosine" and k != 1:  # one cycle (checked above): cycle_mul plays no part
-        inner = TimeWarp(Cosine(t_initial, end=lr_min), t_initial, k)
+    if sched == "cosine" and limit == 1:
+        # one cycle: timm only ever evaluates cycle 0 (length t_initial, peak the base rate),
+        # so cycle_mul and cycle_decay play no part and any value of them is accepted
+        inner = Cosine(t_initial, end=lr_min)
+        if k != 1:
+            inner = TimeWarp(inner, t_initial, k)
     elif sched == "cosine":
         inner = CosineRestarts(t_initial, check_number("cycle_mul", cycle_mul, low=1.0),
-                               end=lr_min, peak_decay=cycle_decay, max_cycles=limit)
+                               end=lr_min, max_cycles=limit, peak_decay=check_number(
+                                   "cycle_decay", cycle_decay, low=0.0, high=1.0))
     elif sched == "tanh":  # timm's defaults lb=-7, ub=3 (not arguments of create_scheduler_v2)
         if limit != 1:
             raise bad("cycle_limit", cycle_limit, "1 for sched='tanh' (one cycle)")
         # timm's cycle ends at lr_min exactly (the tanh curve stops short of it)
         inner = Join((Tanh(t_initial, end=lr_min), Constant(lr_min)), (t_initial,))
-    elif sched == "poly":
-        if limit != 1 or cycle_mul != 1:
-            raise bad("cycle_limit", cycle_limit, "1 with cycle_mul=1 for sched='poly'")
+    elif sched == "poly":  # one cycle: cycle_mul and cycle_decay play no part (as cosine)
+        if limit != 1:
+            raise bad("cycle_limit", cycle_limit, "1 for sched='poly' (one cycle)")
         inner = Poly(t_initial, rate, end=lr_min)
         if k != 1:
             inner = TimeWarp(inner, t_initial, k)
@@ -146,7 +158,11 @@ def from_timm(
     if not isinstance(warmup_prefix, bool):
         raise bad("warmup_prefix", warmup_prefix, "True or False")
     s: Schedule = inner
-    if warm > 0:
+    if warm > 0 and sched == "tanh" and not warmup_prefix:
+        # timm's TanhLRScheduler (unlike the others) ramps towards its own value at
+        # warmup_t, not towards the base rate, when the warmup is not a prefix
+        s = Warmup(inner, warm, start=start, mode="overlap")
+    elif warm > 0:
         ramp = Linear(warm, start, Rel(1.0))
         s = Join((ramp, inner), (warm,), local=warmup_prefix)
     if step_on_epochs and upe:

@@ -76,6 +76,11 @@ def from_torch(scheduler: Any, *, group: int = 0) -> Schedule:
                        min_lr=float(scheduler.min_lrs[g]), eps=scheduler.eps)
     if isinstance(scheduler, L.SequentialLR):
         parts = [from_torch(c, group=g) for c in scheduler._schedulers]
+        for i, child in enumerate(scheduler._schedulers[1:], start=1):
+            if isinstance(child, L.ConstantLR) and child.total_iters == 0:
+                # entered through step(0), torch's closed form, which is already past
+                # total_iters = 0: the base rate, not the factor of the first step
+                parts[i] = Constant()
         return Join(tuple(parts), tuple(float(m) for m in scheduler._milestones))
     if isinstance(scheduler, L.StepLR):
         s = StepDecay(scheduler.step_size, scheduler.gamma)
@@ -87,10 +92,16 @@ def from_torch(scheduler: Any, *, group: int = 0) -> Schedule:
         s = Cosine(scheduler.T_max, end=float(scheduler.eta_min))
     elif isinstance(scheduler, L.PolynomialLR):
         s = Poly(scheduler.total_iters, scheduler.power)
+    elif isinstance(scheduler, L.LinearLR) and scheduler.total_iters == 0:
+        # torch's first step applies start_factor and no later step changes the rate
+        s = Constant(Rel(scheduler.start_factor))
     elif isinstance(scheduler, L.LinearLR):
         s = Linear(
             scheduler.total_iters, Rel(scheduler.start_factor), Rel(scheduler.end_factor)
         )
+    elif isinstance(scheduler, L.ConstantLR) and scheduler.total_iters == 0:
+        # torch's first step applies the factor; the step that undoes it would be step 0
+        s = Constant(Rel(scheduler.factor))
     elif isinstance(scheduler, L.ConstantLR):
         s = Warmup(Constant(), scheduler.total_iters, start=Rel(scheduler.factor),
                    shape="constant")

@@ -114,7 +114,8 @@ class CosineRestarts(Schedule):
     T_mult=m, eta_min=e)`` is ``CosineRestarts(P, m, end=e)`` (torch allows integer
     :math:`m` only); timm ``CosineLRScheduler(t_initial=P, cycle_mul=m, cycle_decay=d,
     cycle_limit=n, lr_min=e)`` is ``CosineRestarts(P, m, end=e, peak_decay=d,
-    max_cycles=n)`` (timm's ``cycle_limit=0`` is ``max_cycles=None``); optax
+    max_cycles=n)`` (timm's ``_get_lr`` anneals only while the cycle index is below
+    ``cycle_limit``, so its ``cycle_limit=0`` is ``lr_min`` throughout); optax
     ``sgdr_schedule``.
     """
 
