@@ -96,6 +96,10 @@ def main(argv: list[str] | None = None) -> None:
                   f"lr {opt.param_groups[0]['lr']:.6f}", flush=True)
     if distributed:
         sched.assert_ranks_agree()
+        # DDP's reducer must go before its process group: destroyed the other way round,
+        # gloo's threads can abort the process at exit ("terminate called ...")
+        del net
+        dist.barrier()
         dist.destroy_process_group()
 
 

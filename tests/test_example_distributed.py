@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from _procs import run_cmd
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "distributed_train.py"
 DIST_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
@@ -17,8 +18,7 @@ DIST_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 def _run(cmd: list[str], cwd: Path) -> list[tuple[int, float]]:
     env = {k: v for k, v in os.environ.items() if k not in DIST_VARS}
     env["PYTHONWARNINGS"] = "ignore"
-    r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
-                       check=False)
+    r = run_cmd(cmd, cwd=cwd, env=env, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     rows = re.findall(r"epoch \d+: val loss [0-9.]+, step (\d+), lr ([0-9.]+)", r.stdout)
     return [(int(s), float(lr)) for s, lr in rows]

@@ -83,6 +83,7 @@ WORKER = textwrap.dedent('''
     except ValueError as exc:
         out["bad_metric"] = type(exc).__name__ + ": " + str(exc)
     json.dump(out, open(sys.argv[1], "w"))
+    dist.barrier()
     dist.destroy_process_group()
 ''')
 
@@ -113,18 +114,25 @@ def two_ranks(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("dist")
     script = tmp / "worker.py"
     script.write_text(WORKER.format(here=str(Path(__file__).parent)))
-    port = _free_port()
-    procs = []
-    for rank in range(2):
-        env = {**os.environ, "RANK": str(rank), "WORLD_SIZE": "2", "LOCAL_RANK": str(rank),
-               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
-               "PYTHONWARNINGS": "ignore"}
-        procs.append(subprocess.Popen([sys.executable, str(script), str(tmp / f"r{rank}.json")],
-                                      env=env, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, text=True))
-    outs = [p.communicate(timeout=120)[0] for p in procs]
-    for p, o in zip(procs, outs, strict=True):
-        assert p.returncode == 0, o
+    from _procs import retry_teardown_abort  # here: the workers import this module too
+
+    def launch() -> list[tuple[int, str]]:
+        port = _free_port()
+        procs = []
+        for rank in range(2):
+            env = {**os.environ, "RANK": str(rank), "WORLD_SIZE": "2", "LOCAL_RANK": str(rank),
+                   "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
+                   "PYTHONWARNINGS": "ignore"}
+            procs.append(subprocess.Popen(
+                [sys.executable, str(script), str(tmp / f"r{rank}.json")], env=env,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        outs = [p.communicate(timeout=120)[0] for p in procs]
+        return [(p.returncode, o) for p, o in zip(procs, outs, strict=True)]
+
+    done = retry_teardown_abort(launch, lambda r: "".join(o for _, o in r),
+                                lambda r: any(code != 0 for code, _ in r))
+    for code, out in done:
+        assert code == 0, out
     return [json.loads((tmp / f"r{r}.json").read_text()) for r in range(2)]
 
 

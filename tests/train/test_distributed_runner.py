@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from _procs import run_cmd
 from lrkit.train.checkpoint import load_checkpoint
 from lrkit.train.data import load_digits
 from lrkit.train.runner import RunConfig, TaskConfig, resolve_schedules, train_run
@@ -26,8 +27,7 @@ ARGS = ["compare", "--schedules", "setr,plateau", "--optimizers", "sgd,adamw", "
 
 
 def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=300,
-                          check=False)
+    return run_cmd(cmd, cwd=cwd, env=ENV, timeout=300)
 
 
 def test_accumulation_keeps_the_schedule() -> None:

@@ -259,7 +259,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UsageError("--optimizers: give at least one optimizer")
     rank, world, started = _init_distributed()
     try:
-        return _compare(args, rank, world)
+        code = _compare(args, rank, world)
+        if started:  # every rank done with its collectives before the group goes away
+            import torch.distributed as dist
+
+            dist.barrier()
+        return code
     finally:
         if started:
             import torch.distributed as dist
