@@ -6,7 +6,7 @@ import dataclasses
 
 from lrkit._validate import bad, check_number
 from lrkit.schedules._ops import Array, Ops
-from lrkit.schedules.base import Rel, Schedule, Value, check_value, resolve
+from lrkit.schedules.base import Rel, Schedule, Value, check_decay, resolve
 
 __all__ = ["Tanh"]
 
@@ -55,10 +55,7 @@ class Tanh(Schedule):
     upper: float = 3.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "total_steps", check_number(
-            "total_steps", self.total_steps, low=0, low_open=True))
-        object.__setattr__(self, "peak", check_value("peak", self.peak))
-        object.__setattr__(self, "end", check_value("end", self.end))
+        check_decay(self)
         object.__setattr__(self, "lower", check_number("lower", self.lower))
         object.__setattr__(self, "upper", check_number("upper", self.upper))
         if self.upper <= self.lower:
@@ -69,8 +66,7 @@ class Tanh(Schedule):
         x = self.lower * (1.0 - u) + self.upper * u
         # (1 - tanh x) / 2 = 1 / (1 + e^{2x}); e^{2x} is clipped so it never overflows
         weight = 1.0 / (1.0 + ops.exp(ops.clip(2.0 * x, -700.0, 700.0)))
-        end, peak = resolve(self.end), resolve(self.peak)
-        return end + (peak - end) * weight
+        return ops.lerp(resolve(self.end), resolve(self.peak), weight)
 
     @property
     def horizon(self) -> float | None:
