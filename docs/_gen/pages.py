@@ -258,27 +258,21 @@ def plot_png(page: Page) -> bytes:
 
 
 def effective_lr_png(steps: int = 240) -> bytes:
-    """The monitor's figure for the explainer: StepLR's base rate and AdamW's applied rates."""
-    import torch
+    """The monitor's figure for the explainer: ``examples/effective_lr.py``'s run (StepLR's
+    base rate and AdamW's applied rates), shorter."""
+    import importlib.util
+    from pathlib import Path
 
-    from lrkit.inspect import Monitor, plot_effective_lr
+    from lrkit.inspect import plot_effective_lr
 
-    torch.manual_seed(0)
-    x = torch.randn(256, 16)
-    y = torch.sin(x[:, :1] * 2) + 0.1 * x[:, 1:2]
-    model = torch.nn.Sequential(torch.nn.Linear(16, 64), torch.nn.GELU(), torch.nn.Linear(64, 1))
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=steps // 3, gamma=0.3)
-    mon = Monitor(opt, every=8).attach()
-    for _ in range(steps):
-        idx = torch.randint(0, x.shape[0], (64,))
-        loss = torch.nn.functional.mse_loss(model(x[idx]), y[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-    mon.close()
-    fig = plot_effective_lr(mon, figsize=(7.0, 3.5), dpi=80)
+    path = Path(__file__).resolve().parents[2] / "examples" / "effective_lr.py"
+    spec = importlib.util.spec_from_file_location("lrkit_example_effective_lr", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    mon, _loss = example.train(steps, every=8)
+    fig = plot_effective_lr(mon, figsize=(7.0, 4.5), dpi=80)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
