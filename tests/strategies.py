@@ -309,3 +309,15 @@ def time_limit(seconds: float) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+
+
+def json_paths(d: Any, pre: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """Every key/index path into a JSON-like tree of dicts and lists (parents first)."""
+    if isinstance(d, dict):
+        for k, v in d.items():
+            yield (*pre, k)
+            yield from json_paths(v, (*pre, k))
+    elif isinstance(d, list):
+        for i, v in enumerate(d):
+            yield (*pre, i)
+            yield from json_paths(v, (*pre, i))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from lrkit import ConfigError, SpecError
 from lrkit.schedules import Scale, Schedule, Warmup
 from lrkit.spec import from_dict, kinds, load_json, load_yaml, parse, parse_string, to_dict
-from strategies import HOSTILE_SCALARS, cases, json_trees, time_limit
+from strategies import HOSTILE_SCALARS, cases, json_paths, json_trees, time_limit
 
 KINDS = sorted(kinds())
 FIELDS = sorted({f for k in kinds().values() for f in k.__dataclass_fields__})
@@ -100,16 +100,6 @@ def test_arbitrary_trees(tree: Any, total: Any) -> None:
     sound_or_spec_error(lambda: load_yaml(yaml.safe_dump(tree)))
 
 
-def _paths(d: Any, pre: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    if isinstance(d, dict):
-        for k, v in d.items():
-            yield (*pre, k)
-            yield from _paths(v, (*pre, k))
-    elif isinstance(d, list):
-        for i, v in enumerate(d):
-            yield (*pre, i)
-            yield from _paths(v, (*pre, i))
-
 
 PLAIN_HOSTILE = [v for v in HOSTILE_SCALARS  # what YAML and JSON can hold
                  if v is None or type(v) in (bool, int, float, str, list, dict)]
@@ -125,7 +115,7 @@ def test_mutated_valid_dicts(case: Any, wrap: str | None, data: st.DataObject) -
         s = Scale(s, 0.5)
     d = to_dict(s)
     for _ in range(data.draw(st.integers(1, 3))):
-        paths = list(_paths(d))
+        paths = list(json_paths(d))
         path = data.draw(st.sampled_from(paths))
         target = d
         for k in path[:-1]:

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore", "COLUMNS": "120", "NO_COLOR": "1"}
 
@@ -29,3 +30,12 @@ def png_size(path: Path) -> tuple[int, int]:
 
     img = matplotlib.image.imread(path)
     return int(img.shape[1]), int(img.shape[0])
+
+
+def without_wall_times(obj: Any) -> Any:
+    """results.json without wall times (the only numbers allowed to differ run to run)."""
+    if isinstance(obj, dict):
+        return {k: without_wall_times(v) for k, v in obj.items() if k != "wall_time_s"}
+    if isinstance(obj, list):
+        return [without_wall_times(v) for v in obj]
+    return obj

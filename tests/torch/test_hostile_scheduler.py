@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -20,7 +19,7 @@ from hypothesis import strategies as st
 
 from lrkit import ConfigError, Constant, Linear, Poly, Rel, StateError, Warmup
 from lrkit.torch import LRScheduler, Plateau
-from strategies import HOSTILE_SCALARS, json_trees, time_limit
+from strategies import HOSTILE_SCALARS, json_paths, json_trees, time_limit
 
 HOSTILE = [*HOSTILE_SCALARS, torch.tensor([1.0, 2.0]), torch.tensor(3), torch.tensor(math.nan)]
 
@@ -47,16 +46,6 @@ def _sound(opt: torch.optim.Optimizer) -> None:
             assert x >= 0, (key, v)
 
 
-def _paths(d: Any, pre: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    if isinstance(d, dict):
-        for k, v in d.items():
-            yield (*pre, k)
-            yield from _paths(v, (*pre, k))
-    elif isinstance(d, list):
-        for i, v in enumerate(d):
-            yield (*pre, i)
-            yield from _paths(v, (*pre, i))
-
 
 @settings(max_examples=250, deadline=None)
 @given(plateau=st.booleans(), steps=st.integers(0, 25), tensor_lr=st.booleans(),
@@ -68,7 +57,7 @@ def test_corrupt_states_raise_state_error_or_load_soundly(
         s.step(1.0 / (1 + i % 4) if plateau else None)
     state = copy.deepcopy(s.state_dict())
     for _ in range(data.draw(st.integers(1, 3))):
-        paths = list(_paths(state))
+        paths = list(json_paths(state))
         if not paths:
             break
         path = data.draw(st.sampled_from(paths))
