@@ -111,15 +111,31 @@ def test_large_array_validation_sees_every_block() -> None:
             Cosine(10)(arr)
 
 
+_FORK_CHILD = """
+import multiprocessing
+import numpy as np
+from lrkit.schedules import Cosine
+from lrkit.schedules.base import NUMPY_BLOCK
+s = Cosine(1e6)
+arr = np.arange(8 * NUMPY_BLOCK, dtype=np.float64)
+want = s(arr)  # creates this process's pool
+with multiprocessing.get_context("fork").Pool(1) as pool:
+    got = pool.apply_async(s, (arr,)).get(timeout=60)
+assert np.array_equal(got, want)
+print("ok")
+"""
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_threaded_evaluation_after_fork() -> None:
-    """A forked child (as DataLoader workers are) gets its own pool, not the parent's dead one."""
-    import multiprocessing
+    """A forked child (as DataLoader workers are) gets its own pool, not the parent's dead one.
 
-    s = Cosine(1e6)
-    arr = np.arange(8 * NUMPY_BLOCK, dtype=np.float64)
-    want = s(arr)  # creates the parent's pool
-    ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(1) as pool:
-        got = pool.apply_async(s, (arr,)).get(timeout=60)
-    np.testing.assert_array_equal(got, want)
+    Run in a fresh interpreter: forking the test process itself would also fork whatever
+    threads other tests started (JAX's, for one)."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", _FORK_CHILD], capture_output=True, text=True,
+                       timeout=120, check=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "ok"
