@@ -1,0 +1,259 @@
+r"""A rate sequence prepared for the laws: warmup, areas and the loss-drop sums.
+
+Conventions (shared by both laws). ``rates[i]`` is the rate used by update ``i``; the loss
+logged at step ``t`` is the loss after ``t`` completed updates, so it depends on
+``rates[0..t-1]``. The warmup is the prefix before the rate first reaches its peak
+(``w`` = the first index where ``rates`` reaches its maximum). After it, in the papers'
+notation, :math:`\eta_0` is the peak, :math:`\eta_\tau = ` ``rates[w + τ - 1]`` for
+:math:`\tau \ge 1`, the decrements are :math:`\Delta_k = \eta_{k-1} - \eta_k` and
+:math:`S_1(t) + S_W = \sum_{i<t}` ``rates[i]`` (warmup area included).
+
+The multi-power law's loss drop
+
+.. math::
+    LD(t') = \sum_{k=1}^{t'} \Delta_k\, G\!\left(\eta_k^{-\gamma} S_k(t')\right),
+    \qquad S_k(t') = \sum_{\tau=k}^{t'} \eta_\tau,
+    \qquad G(x) = 1 - (C x + 1)^{-\beta}
+
+is quadratic in steps when written out. :class:`DropTable` evaluates it with a dyadic
+compression: the decrements far before ``t'`` are grouped into blocks whose width is at most
+``1/(c - 1)`` of their distance to ``t'``, each block replaced by its total decrement at its
+|Δ|-weighted centroid (of :math:`\log\eta_k` and of :math:`\sum_{\tau<k}\eta_\tau`); the
+last ``c`` decrements are summed exactly. Every query costs about ``c·log2(n/c)`` terms.
+Because :math:`G` is increasing, a block's error is at most
+:math:`\sum_{k\in\text{block}}|\Delta_k|\,(G(x_{hi}) - G(x_{lo}))` with :math:`x_{lo}, x_{hi}`
+the smallest and largest :math:`x_k` the block can take; :meth:`DropTable.loss_drop` returns
+this bound next to the value when asked (tested against the exact sum).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import numpy as np
+import numpy.typing as npt
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+__all__ = ["Curve", "DropTable", "exact_loss_drop", "g_drop"]
+
+#: rates below this (relative to the law's rate unit) are treated as this, so that
+#: :math:`\eta^{-\gamma}` stays finite for schedules that decay to 0
+RATE_FLOOR = 1e-12
+
+
+def g_drop(x: F64, c: float, beta: float) -> F64:
+    """:math:`G(x) = 1 - (Cx + 1)^{-\\beta}`, accurate for small ``Cx``."""
+    return -np.expm1(-beta * np.log1p(c * x))  # type: ignore[no-any-return]
+
+
+def warmup_length(rates: F64) -> int:
+    """The index where the rate first reaches its maximum (0 without a warmup)."""
+    peak = float(np.max(rates))
+    return int(np.argmax(rates >= peak * (1.0 - 1e-9)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Curve:
+    """A rate sequence in the law's unit (rates divided by ``unit``), ready for the laws."""
+
+    rates: F64  # rate per update, in units of the law's rate unit
+    warmup: int  # w
+    cum: F64  # cum[t] = sum(rates[:t]), length n + 1 (S1 + S_W at step t)
+
+    @classmethod
+    def from_rates(cls, rates: npt.ArrayLike, unit: float, warmup: int | None = None) -> Curve:
+        r = np.asarray(rates, dtype=np.float64) / unit
+        w = warmup_length(r) if warmup is None else int(warmup)
+        cum = np.concatenate(([0.0], np.cumsum(r)))
+        return cls(r, w, cum)
+
+    @property
+    def n(self) -> int:
+        return int(self.rates.size)
+
+    @property
+    def peak(self) -> float:
+        """:math:`\\eta_0`: the rate at the end of the warmup."""
+        return float(self.rates[self.warmup]) if self.n else 0.0
+
+    @property
+    def eta(self) -> F64:
+        """:math:`\\eta_\\tau` for τ = 1..n - w (index τ - 1)."""
+        return self.rates[self.warmup:]
+
+    @property
+    def decrements(self) -> F64:
+        """:math:`\\Delta_k = \\eta_{k-1} - \\eta_k` for k = 1..n - w (index k - 1)."""
+        eta = self.eta
+        return np.concatenate(([self.peak], eta[:-1])) - eta
+
+    @property
+    def post_area(self) -> F64:
+        """P[τ] = sum of η_1..η_τ for τ = 0..n - w."""
+        return self.cum[self.warmup:] - self.cum[self.warmup]
+
+    def momentum_area(self, decay: float) -> F64:
+        """:math:`S_2(t')` of the annealing law for t' = 0..n - w (Tissue et al., 2024).
+
+        :math:`m_k = \\lambda m_{k-1} + \\Delta_k`, :math:`S_2(t') = \\sum_{k \\le t'} m_k`,
+        i.e. :math:`S_2(t') = \\sum_k \\Delta_k (1 - \\lambda^{t'-k+1}) / (1 - \\lambda)`.
+        """
+        from scipy.signal import lfilter
+
+        m = lfilter([1.0], [1.0, -decay], self.decrements)
+        return np.concatenate(([0.0], np.cumsum(m)))  # type: ignore[no-any-return]
+
+
+def exact_loss_drop(curve: Curve, post_steps: I64, c: float, beta: float,
+                    gamma: float) -> F64:
+    """The quadratic sum :math:`LD(t')` at the given t' (for tests and short runs)."""
+    d = curve.decrements
+    p = curve.post_area
+    a = np.maximum(curve.eta, RATE_FLOOR) ** (-gamma)
+    out = np.zeros(len(post_steps))
+    for j, t in enumerate(np.asarray(post_steps, dtype=np.int64)):
+        if t <= 0:
+            continue
+        x = a[:t] * (p[t] - p[:t])
+        out[j] = float(np.sum(d[:t] * g_drop(x, c, beta)))
+    return out
+
+
+class DropTable:
+    """Block sums of a curve's decrements at every dyadic level (see the module notes)."""
+
+    def __init__(self, curve: Curve, near: int = 3) -> None:
+        if near < 2:
+            raise ValueError(f"near={near!r} is invalid: expected an integer >= 2")
+        self.near = near
+        d = curve.decrements
+        p = curve.post_area
+        n = d.size
+        self.n = n
+        self.p_end = p  # P[t'] for the query side
+        levels = 0
+        while n > 0 and ((n - 1) >> levels) > near - 1:
+            levels += 1
+        self.levels = levels
+        size = 1 << levels
+        length = max(1, -(-n // size) * size)
+        pad = length - n
+        wgt = np.concatenate((np.abs(d), np.zeros(pad)))
+        dd = np.concatenate((d, np.zeros(pad)))
+        lg = np.log(np.maximum(np.concatenate((curve.eta, np.ones(pad))), RATE_FLOOR))
+        pk = np.concatenate((p[:-1], np.full(pad, p[-1] if p.size else 0.0)))  # P[k-1]
+        self._d: list[F64] = []
+        self._absd: list[F64] = []
+        self._lg: list[F64] = []  # weighted mean log eta
+        self._pk: list[F64] = []  # weighted mean P[k-1]
+        self._lg_min: list[F64] = []
+        self._lg_max: list[F64] = []
+        self._pk_min: list[F64] = []
+        self._pk_max: list[F64] = []
+        wl, wp = wgt * lg, wgt * pk
+        lmin, lmax, pmin, pmax = lg, lg, pk, pk
+        for lev in range(levels + 1):
+            safe = np.where(wgt > 0, wgt, 1.0)
+            # one trailing entry, a zero decrement, that index -1 points at
+            self._d.append(np.append(dd, 0.0))
+            self._absd.append(np.append(wgt, 0.0))
+            self._lg.append(np.append(np.where(wgt > 0, wl / safe, lmin), 0.0))
+            self._pk.append(np.append(np.where(wgt > 0, wp / safe, pmin), 0.0))
+            self._lg_min.append(np.append(lmin, 0.0))
+            self._lg_max.append(np.append(lmax, 0.0))
+            self._pk_min.append(np.append(pmin, 0.0))
+            self._pk_max.append(np.append(pmax, 0.0))
+            if lev == levels:
+                break
+            dd = dd.reshape(-1, 2).sum(1)
+            wgt = wgt.reshape(-1, 2).sum(1)
+            wl = wl.reshape(-1, 2).sum(1)
+            wp = wp.reshape(-1, 2).sum(1)
+            lmin = lmin.reshape(-1, 2).min(1)
+            lmax = lmax.reshape(-1, 2).max(1)
+            pmin = pmin.reshape(-1, 2).min(1)
+            pmax = pmax.reshape(-1, 2).max(1)
+
+    def passes(self, t: I64) -> Iterator[tuple[int, I64]]:
+        """(level, block index; -1 for none) for every term of the queries ``t``."""
+        c = self.near
+        last = np.asarray(t, dtype=np.int64) - 1
+        live = last >= 0
+        for m in range(c):  # the last c decrements, exactly
+            j = last - m
+            yield 0, np.where(live & (j >= 0), j, -1)
+        for lev in range(1, self.levels + 1):
+            jl = last >> lev
+            jm = last >> (lev - 1)
+            for m in range(c):
+                j = 2 * jl - 2 * c + 2 + m
+                yield lev - 1, np.where(live & (j >= 0) & (j <= jm - c), j, -1)
+
+    def loss_drop(self, t: npt.ArrayLike, c: float, beta: float, gamma: float,
+                  bound: bool = False, chunk: int = 1 << 15) -> tuple[F64, F64 | None]:
+        """:math:`LD(t')` at the queries (and the error bound when ``bound``).
+
+        Index -1 in a pass points at each table's last entry, a zero decrement.
+        """
+        t = np.asarray(t, dtype=np.int64)
+        out = np.zeros(t.shape)
+        err = np.zeros(t.shape) if bound else None
+        a = [np.exp(-gamma * lg) for lg in self._lg]
+        if bound:
+            a_lo = [np.exp(-gamma * lg) for lg in self._lg_max]
+            a_hi = [np.exp(-gamma * lg) for lg in self._lg_min]
+        for lo in range(0, t.size, chunk):
+            tq = t[lo:lo + chunk]
+            pt = self.p_end[np.clip(tq, 0, self.n)]
+            acc = np.zeros(tq.shape)
+            for lev, j in self.passes(tq):
+                dsum = self._d[lev][j]
+                if not dsum.any():
+                    continue
+                x = a[lev][j] * (pt - self._pk[lev][j])
+                acc += dsum * g_drop(x, c, beta)
+                if err is not None and lev > 0:
+                    xl = a_lo[lev][j] * np.maximum(pt - self._pk_max[lev][j], 0.0)
+                    xh = a_hi[lev][j] * (pt - self._pk_min[lev][j])
+                    err[lo:lo + chunk] += self._absd[lev][j] * (
+                        g_drop(xh, c, beta) - g_drop(xl, c, beta))
+            out[lo:lo + chunk] = acc
+        return out, err
+
+    def terms(self, t: npt.ArrayLike) -> Terms:
+        """The compressed sum's terms for the queries ``t``, flattened (zero terms dropped).
+
+        For repeated evaluation at the same queries (fitting): see :meth:`Terms.loss_drop`.
+        """
+        t = np.asarray(t, dtype=np.int64)
+        pt = self.p_end[np.clip(t, 0, self.n)]
+        q, d, lg, pk = [], [], [], []
+        for lev, j in self.passes(t):
+            dsum = self._d[lev][j]
+            keep = np.flatnonzero(dsum)
+            q.append(keep)
+            d.append(dsum[keep])
+            lg.append(self._lg[lev][j[keep]])
+            pk.append(self._pk[lev][j[keep]])
+        qi = np.concatenate(q) if q else np.zeros(0, np.int64)
+        return Terms(int(t.size), qi, np.concatenate(d) if d else np.zeros(0),
+                     np.concatenate(lg) if lg else np.zeros(0),
+                     (pt[qi] - np.concatenate(pk)) if pk else np.zeros(0))
+
+
+@dataclasses.dataclass(frozen=True)
+class Terms:
+    """Flattened loss-drop terms of fixed queries: :math:`\\sum d\\,G(e^{-\\gamma l} u)`."""
+
+    size: int
+    query: I64
+    d: F64
+    log_eta: F64
+    area: F64
+
+    def loss_drop(self, c: float, beta: float, gamma: float) -> F64:
+        g = g_drop(np.exp(-gamma * self.log_eta) * self.area, c, beta)
+        return np.bincount(self.query, self.d * g, minlength=self.size)

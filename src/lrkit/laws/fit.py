@@ -1,0 +1,290 @@
+"""Fitting a law to runs: log-loss residuals, Huber loss, bounds, multi-start, uncertainty.
+
+The recipe (:func:`fit`):
+
+1. Each run's logged losses after warmup are averaged in log space into at most
+   ``max_points`` bins (noise down, cost bounded).
+2. Starting points: for every point of a grid over the nonlinear parameters, the linear
+   ones (``L0``, ``A``, ``B`` / ``C``) come from bounded linear least squares; the
+   ``starts`` best distinct starts go on.
+3. Each start runs :func:`scipy.optimize.least_squares` (trust-region reflective, bounds
+   keeping parameters physical) on ``log(pred) - log(loss)`` with a Huber loss whose scale
+   is the measured noise of the binned log-losses.
+4. The best converged start is the fit; no converged start is a :class:`LawError`.
+5. Uncertainty: parameter standard errors from the Jacobian, the spread of near-optimal
+   starts, and ``bootstrap`` refits on wild-bootstrapped residuals (random signs on blocks
+   of bins), whose parameter sets give :meth:`LawFit.predict`'s band. A parameter whose
+   relative standard error exceeds 1 (or whose near-optimal starts disagree by more than
+   50 %) is reported *not identified*.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from lrkit.laws._curve import Curve
+from lrkit.laws.models import LAWS, Features, LawModel
+from lrkit.laws.run import LawError, Run, same_schedule
+
+__all__ = ["LawFit", "LawWarning", "fit"]
+
+F64 = npt.NDArray[np.float64]
+
+
+class LawWarning(UserWarning):
+    """A fit or prediction outside what the runs can tell (named in the message)."""
+
+
+@dataclasses.dataclass
+class LawFit:
+    """A fitted law: parameters (papers' units), their uncertainty and the fit's quality.
+
+    ``unit`` is the peak rate the law was fitted at; ``samples`` are bootstrap parameter
+    sets (papers' units) behind prediction bands. Save with :meth:`to_dict` /
+    :func:`lrkit.laws.save_law`; predict with :func:`lrkit.laws.predict`.
+    """
+
+    law: str
+    params: dict[str, float]
+    unit: float
+    warmup: int
+    stderr: dict[str, float]
+    identified: bool
+    unidentified: list[str]
+    runs: list[dict[str, Any]]
+    samples: list[list[float]]
+    options: dict[str, Any]
+    noise: float
+    cost: float
+    starts: list[dict[str, Any]]
+
+    @property
+    def model(self) -> LawModel:
+        return LAWS[self.law](**self.options)
+
+    @property
+    def theta(self) -> F64:
+        """Parameters in the law's unit (for evaluation)."""
+        raw = np.array([self.params[k] for k in self.model.params])
+        return self.model.from_raw(raw, self.unit)
+
+    def sample_thetas(self) -> list[F64]:
+        return [self.model.from_raw(np.asarray(s, float), self.unit) for s in self.samples]
+
+    @property
+    def horizon(self) -> int:
+        return max(int(r["updates"]) for r in self.runs)
+
+    def table(self) -> str:
+        """The fit as a plain-text table: parameters with uncertainty, then runs."""
+        m = self.model
+        lines = [f"law: {self.law}   fitted peak rate: {self.unit:g}   "
+                 f"identified: {'yes' if self.identified else 'NO'}"]
+        if not self.identified:
+            lines.append("  not determined by the data: " + ", ".join(self.unidentified))
+        lines.append(f"{'param':<7}{'value':>13}{'std err':>12}  meaning")
+        for k in m.params:
+            lines.append(f"{k:<7}{self.params[k]:>13.6g}{self.stderr[k]:>12.3g}  "
+                         f"{m.meaning[k]}")
+        lines.append(f"{'run':<24}{'updates':>9}{'points':>8}{'R2':>9}{'RMSE %':>9}"
+                     f"{'max %':>8}")
+        for r in self.runs:
+            lines.append(f"{str(r['label'])[:23]:<24}{r['updates']:>9}{r['fit_points']:>8}"
+                         f"{r['r2']:>9.4f}{100 * r['rmse_rel']:>9.3f}"
+                         f"{100 * r['max_rel']:>8.3f}")
+        return "\n".join(lines)
+
+
+def _check_runs(runs: Sequence[Run], model: LawModel) -> None:
+    need = 2 if model.name == "multi-power" else 1
+    if len(runs) < need:
+        raise LawError(f"the {model.name} law needs at least {need} runs with different "
+                       f"schedules, got {len(runs)}")
+    if len(runs) >= 2 and all(same_schedule(runs[0], r) for r in runs[1:]):
+        raise LawError(f"all {len(runs)} runs have the same schedule: a law cannot be "
+                       "identified from them (fit runs with different schedules)")
+    if not any(np.any(np.diff(r.rates[r.warmup:]) < -1e-9 * r.peak) for r in runs):
+        raise LawError("no run decreases its rate after warmup: the loss-drop term cannot "
+                       "be identified (include a cosine, WSD or step-decay run)")
+    peaks = np.array([r.peak for r in runs])
+    if np.ptp(peaks) > 0.01 * peaks.max():
+        warnings.warn(f"the runs have different peak rates ({', '.join(f'{p:g}' for p in peaks)})"
+                      ": the laws assume one peak; predictions hold near the median",
+                      LawWarning, stacklevel=3)
+
+
+def _noise(ys: list[F64]) -> float:
+    """Noise of the binned log-losses: MAD of second differences, per point."""
+    d2 = np.concatenate([np.diff(y, 2) for y in ys if y.size > 3])
+    if d2.size == 0:
+        return 1e-3
+    return float(max(np.median(np.abs(d2)) / 0.6745 / np.sqrt(6.0), 1e-5))
+
+
+def _linear_init(model: LawModel, nonlin: dict[str, float], feats: list[Features],
+                 ys: list[F64]) -> tuple[float, F64]:
+    from scipy.optimize import lsq_linear
+
+    x = np.concatenate([model.basis(nonlin, f) for f in feats])
+    y = np.exp(np.concatenate(ys))
+    w = 1.0 / y  # relative (≈ log) residuals
+    lo = [model.bounds[model.params.index(k)][0] for k in model.linear]
+    hi = [model.bounds[model.params.index(k)][1] for k in model.linear]
+    sol = lsq_linear(x * w[:, None], y * w, bounds=(lo, hi))
+    theta = np.array([nonlin[k] if k in nonlin else sol.x[model.linear.index(k)]
+                      for k in model.params])
+    return float(sol.cost), theta
+
+
+def _residuals(model: LawModel, theta: F64, feats: list[Features], ys: list[F64]) -> F64:
+    pred = np.concatenate([model.loss(theta, f) for f in feats])
+    return np.log(np.maximum(pred, 1e-12)) - np.concatenate(ys)  # type: ignore[no-any-return]
+
+
+def _solve(model: LawModel, x0: F64, feats: list[Features], ys: list[F64], scale: float,
+           max_nfev: int) -> Any:
+    from scipy.optimize import least_squares
+
+    lo = np.array([b[0] for b in model.bounds])
+    hi = np.array([b[1] for b in model.bounds])
+    x0 = np.clip(x0, lo + 1e-12 * (np.abs(lo) + 1), np.where(np.isfinite(hi), hi * 0.999, hi))
+    with np.errstate(all="ignore"):
+        return least_squares(lambda th: _residuals(model, th, feats, ys), x0,
+                             bounds=(lo, hi), loss="huber", f_scale=scale, x_scale="jac",
+                             max_nfev=max_nfev, method="trf")
+
+
+def fit(runs: Sequence[Run], law: str = "multi-power", *, max_points: int = 200,
+        starts: int = 4, bootstrap: int = 12, seed: int = 0, near: int = 4,
+        decay: float = 0.999, max_nfev: int = 300) -> LawFit:
+    """Fit ``law`` (``"multi-power"`` or ``"annealing"``) to ``runs``.
+
+    Raises:
+        LawError: too few runs, all runs with one schedule, no rate decrease, runs too
+            short, or no start converged.
+
+    Example:
+        >>> import numpy as np, lrkit
+        >>> from lrkit.laws import Run, fit, synthetic_run
+        >>> true = {"L0": 2.0, "A": 0.5, "alpha": 0.5, "C": 2.0}
+        >>> runs = [synthetic_run("annealing", true, "cos", 2000, peak=1e-3),
+        ...         synthetic_run("annealing", true, "const", 2000, peak=1e-3)]
+        >>> f = fit(runs, "annealing", bootstrap=0)
+        >>> round(f.params["alpha"], 2), round(f.params["L0"], 2)
+        (0.5, 2.0)
+    """
+    if law not in LAWS:
+        raise LawError(f"law={law!r} is invalid: expected one of {', '.join(LAWS)}")
+    model = LAWS[law](**({"near": near} if law == "multi-power" else {"decay": decay}))
+    runs = list(runs)
+    _check_runs(runs, model)
+    unit = float(np.median([r.peak for r in runs]))
+    feats, ys, pts = [], [], []
+    for r in runs:
+        t, y = r.binned(max_points)
+        curve = Curve.from_rates(r.rates, unit)
+        feats.append(model.features(curve, t))
+        ys.append(y)
+        pts.append(t)
+    horizon = max(r.n - r.warmup for r in runs)
+    # 1) starts from the grid, linear parameters by least squares
+    cands = sorted((_linear_init(model, g, feats, ys) for g in model.grid(horizon)),
+                   key=lambda c: c[0])
+    noise = _noise(ys)
+    scale = 2.0 * noise
+    results = []
+    for _, x0 in cands[:starts]:
+        res = _solve(model, x0, feats, ys, scale, max_nfev)
+        results.append(res)
+    ok = [r for r in results if r.status > 0 and np.all(np.isfinite(r.x))
+          and np.isfinite(r.cost)]
+    if not ok:
+        raise LawError(f"the {law} fit did not converge from any of {len(results)} starts "
+                       f"(best status: {max(r.status for r in results)}): no result")
+    best = min(ok, key=lambda r: r.cost)
+    theta = best.x
+    # 2) uncertainty from the Jacobian
+    names = model.params
+    m, p = best.fun.size, theta.size
+    sigma2 = float(np.sum(best.fun**2) / max(m - p, 1))
+    jac = best.jac
+    try:
+        cov = np.linalg.pinv(jac.T @ jac) * sigma2
+        se = np.sqrt(np.maximum(np.diag(cov), 0.0))
+    except np.linalg.LinAlgError:  # pragma: no cover - pinv rarely fails
+        se = np.full(p, np.inf)
+    lo = np.array([b[0] for b in model.bounds])
+    hi = np.array([b[1] for b in model.bounds])
+    active = (np.isclose(theta, lo, rtol=1e-6, atol=1e-12) & (lo > 0)) | np.isclose(
+        theta, hi, rtol=1e-6)
+    unident = [names[i] for i in range(p)
+               if not np.isfinite(se[i]) or se[i] > abs(theta[i]) or active[i]]
+    near_opt = [r for r in ok if r.cost <= best.cost * 1.01 + 1e-12]
+    if len(near_opt) > 1:
+        spread = np.ptp(np.array([r.x for r in near_opt]), axis=0)
+        for i in range(p):
+            if spread[i] > 0.5 * abs(theta[i]) and names[i] not in unident:
+                unident.append(names[i])
+    # 3) bootstrap refits (wild, block signs) for prediction bands
+    rng = np.random.default_rng(seed)
+    fitted = [model.loss(theta, f) for f in feats]
+    resid = [y - np.log(np.maximum(fl, 1e-12)) for y, fl in zip(ys, fitted, strict=True)]
+    samples = []
+    for _ in range(bootstrap):
+        yb = []
+        for fl, e in zip(fitted, resid, strict=True):
+            blocks = -(-e.size // 10)
+            signs = np.repeat(rng.choice([-1.0, 1.0], blocks), 10)[:e.size]
+            yb.append(np.log(np.maximum(fl, 1e-12)) + signs * e)
+        rb = _solve(model, theta, feats, yb, scale, 100)
+        if rb.status > 0 and np.all(np.isfinite(rb.x)):
+            samples.append(model.to_raw(rb.x, unit).tolist())
+    # 4) goodness of fit per run
+    summaries = []
+    for r, f, y, t in zip(runs, fitted, ys, pts, strict=True):
+        ly = np.log(np.maximum(f, 1e-12))
+        ss_res = float(np.sum((y - ly) ** 2))
+        ss_tot = float(np.sum((y - y.mean()) ** 2))
+        rel = f / np.exp(y) - 1.0
+        s = r.summary()
+        s.update(fit_points=int(t.size), r2=1.0 - ss_res / ss_tot if ss_tot > 0 else 0.0,
+                 rmse_rel=float(np.sqrt(np.mean(rel**2))), max_rel=float(np.max(np.abs(rel))))
+        summaries.append(s)
+    raw = model.to_raw(theta, unit)
+    # delta method: standard errors of the raw parameters
+    jr = np.empty((p, p))
+    for i in range(p):
+        h = 1e-6 * max(abs(theta[i]), 1e-8)
+        step = np.zeros(p)
+        step[i] = h
+        jr[:, i] = (model.to_raw(theta + step, unit) - raw) / h
+    try:
+        raw_se = np.sqrt(np.maximum(np.diag(jr @ cov @ jr.T), 0.0))
+    except NameError:  # pragma: no cover
+        raw_se = np.full(p, np.inf)
+    if unident:
+        warnings.warn(f"the {law} fit leaves {', '.join(unident)} undetermined by the data "
+                      "(see the standard errors): add runs with different schedules",
+                      LawWarning, stacklevel=2)
+    return LawFit(
+        law=law,
+        params={k: float(v) for k, v in zip(names, raw, strict=True)},
+        unit=unit,
+        warmup=int(np.median([r.warmup for r in runs])),
+        stderr={k: float(v) for k, v in zip(names, raw_se, strict=True)},
+        identified=not unident,
+        unidentified=unident,
+        runs=summaries,
+        samples=samples,
+        options=dict(model.options),
+        noise=noise,
+        cost=float(best.cost),
+        starts=[{"cost": float(r.cost), "status": int(r.status), "nfev": int(r.nfev)}
+                for r in results],
+    )
