@@ -1,4 +1,4 @@
-"""The ``lrkit`` command: plot, show, export, compare, find-lr.
+"""The ``lrkit`` command: plot, show, export, compare, find-lr, fit, predict, optimize.
 
 Every subcommand answers ``--help``. User errors (a bad spec, an unknown option, an output
 that cannot be written or would be overwritten without ``--force``) exit with status 2 and
@@ -18,7 +18,7 @@ __all__ = ["build_parser", "main"]
 
 def build_parser() -> argparse.ArgumentParser:
     import lrkit
-    from lrkit.cli import compare_cmd, findlr_cmd, schedule_cmds
+    from lrkit.cli import compare_cmd, findlr_cmd, laws_cmd, schedule_cmds
 
     parser = Parser(
         prog="lrkit",
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     schedule_cmds.add_parsers(sub, common)
     compare_cmd.add_parser(sub, common)
     findlr_cmd.add_parser(sub, common)
+    laws_cmd.add_parsers(sub, common)
     return parser
 
 

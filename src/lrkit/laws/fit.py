@@ -148,7 +148,7 @@ def _residuals(model: LawModel, theta: F64, feats: list[Features], ys: list[F64]
 
 
 def _solve(model: LawModel, x0: F64, feats: list[Features], ys: list[F64], scale: float,
-           max_nfev: int) -> Any:
+           max_nfev: int, tol: float = 1e-8) -> Any:
     from scipy.optimize import least_squares
 
     lo = np.array([b[0] for b in model.bounds])
@@ -157,7 +157,7 @@ def _solve(model: LawModel, x0: F64, feats: list[Features], ys: list[F64], scale
     with np.errstate(all="ignore"):
         return least_squares(lambda th: _residuals(model, th, feats, ys), x0,
                              bounds=(lo, hi), loss="huber", f_scale=scale, x_scale="jac",
-                             max_nfev=max_nfev, method="trf")
+                             max_nfev=max_nfev, method="trf", ftol=tol, xtol=tol)
 
 
 def fit(runs: Sequence[Run], law: str = "multi-power", *, max_points: int = 200,
@@ -242,7 +242,7 @@ def fit(runs: Sequence[Run], law: str = "multi-power", *, max_points: int = 200,
             blocks = -(-e.size // 10)
             signs = np.repeat(rng.choice([-1.0, 1.0], blocks), 10)[:e.size]
             yb.append(np.log(np.maximum(fl, 1e-12)) + signs * e)
-        rb = _solve(model, theta, feats, yb, scale, 100)
+        rb = _solve(model, theta, feats, yb, scale, 200, tol=1e-5)
         if rb.status > 0 and np.all(np.isfinite(rb.x)):
             samples.append(model.to_raw(rb.x, unit).tolist())
     # 4) goodness of fit per run

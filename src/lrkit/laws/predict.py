@@ -82,7 +82,7 @@ def _warn_outside(fit: LawFit, rates: F64, label: str) -> list[str]:
         out.append(f"{label}: the rate increases after warmup; the fitted runs never "
                    "tested rate increases (the laws are built for decaying schedules)")
     low_fit = min(float(r["final_rate"]) for r in fit.runs)
-    if float(rates[-1]) < 0.5 * low_fit and low_fit > 0:
+    if float(rates[-1]) < 0.5 * low_fit and low_fit - float(rates[-1]) > 1e-3 * fit.unit:
         out.append(f"{label}: it ends at rate {rates[-1]:g}, below every fitted run's final "
                    f"rate (lowest {low_fit:g})")
     return out
