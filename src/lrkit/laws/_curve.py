@@ -122,6 +122,65 @@ def exact_loss_drop(curve: Curve, post_steps: I64, c: float, beta: float,
     return out
 
 
+def _block_g(x: F64, a: F64, u: F64, vp: F64, vl: F64, cpl: F64, c: float, beta: float,
+             gamma: float) -> F64:
+    """A block's mean :math:`G`, to second order in the spread of its decrements.
+
+    With :math:`x = e^{-\gamma l}(P_t - p)` over the block's (l, p) (|Δ|-weighted means
+    :math:`\bar l, \bar p`, variances and covariance), :math:`E[G(x)] \approx G(\bar x)
+    + G'(\bar x)(E x - \bar x) + \tfrac12 G''(\bar x) \mathrm{Var}\,x`, where
+    :math:`E x - \bar x \approx a(\tfrac12\gamma^2 u\,V_l + \gamma\,C_{pl})` and
+    :math:`\mathrm{Var}\,x \approx a^2 (V_p + 2\gamma u\,C_{pl} + \gamma^2u^2 V_l)`.
+    """
+    cx = c * x
+    lg1 = np.log1p(cx)
+    shift = a * (0.5 * gamma * gamma * u * vl + gamma * cpl)
+    var = a * a * (vp + 2.0 * gamma * u * cpl + gamma * gamma * u * u * vl)
+    corr = beta * c * np.exp(-(beta + 1.0) * lg1) * (shift - 0.5 * (beta + 1.0) * c * var
+                                                     / (cx + 1.0))
+    return corr - np.expm1(-beta * lg1)  # type: ignore[no-any-return]
+
+
+def _table(dd: F64, lg: F64, pk: F64, levels: int) -> dict[str, F64]:
+    """Per level: block sums of ``dd`` and the |Δ|-weighted moments of (log η, P[k-1])."""
+    wgt = np.abs(dd)
+    names = ("d", "absd", "lg", "pk", "vp", "vl", "cpl", "lg_min", "lg_max", "pk_min",
+             "pk_max")
+    tab: dict[str, list[F64]] = {k: [] for k in names}
+    # |Δ|-weighted means and centred second moments, merged pairwise (Chan et al.)
+    ml, mp = lg, pk
+    sll = np.zeros_like(lg)
+    spp = np.zeros_like(lg)
+    spl = np.zeros_like(lg)
+    lmin, lmax, pmin, pmax = lg, lg, pk, pk
+    for lev in range(levels + 1):
+        safe = np.where(wgt > 0, wgt, 1.0)
+        cols = {"d": dd, "absd": wgt, "lg": ml, "pk": mp, "vp": spp / safe,
+                "vl": sll / safe, "cpl": spl / safe, "lg_min": lmin, "lg_max": lmax,
+                "pk_min": pmin, "pk_max": pmax}
+        for k, v in cols.items():
+            tab[k].append(v)
+        if lev == levels:
+            break
+        wa, wb = wgt[0::2], wgt[1::2]
+        w = wa + wb
+        fb = np.divide(wb, w, out=np.zeros_like(w), where=w > 0)
+        cross = np.divide(wa * wb, w, out=np.zeros_like(w), where=w > 0)
+        dl, dp = ml[1::2] - ml[0::2], mp[1::2] - mp[0::2]
+        ml, mp = ml[0::2] + dl * fb, mp[0::2] + dp * fb
+        sll = sll[0::2] + sll[1::2] + dl * dl * cross
+        spp = spp[0::2] + spp[1::2] + dp * dp * cross
+        spl = spl[0::2] + spl[1::2] + dp * dl * cross
+        dd = dd[0::2] + dd[1::2]
+        wgt = w
+        lmin = np.minimum(lmin[0::2], lmin[1::2])
+        lmax = np.maximum(lmax[0::2], lmax[1::2])
+        pmin = np.minimum(pmin[0::2], pmin[1::2])
+        pmax = np.maximum(pmax[0::2], pmax[1::2])
+    # all levels end to end, and one trailing entry, a zero decrement, that index -1 reads
+    return {k: np.concatenate((*v, [0.0])) for k, v in tab.items()}
+
+
 class DropTable:
     """Block sums of a curve's decrements at every dyadic level (see the module notes)."""
 
@@ -141,45 +200,17 @@ class DropTable:
         size = 1 << levels
         length = max(1, -(-n // size) * size)
         pad = length - n
-        wgt = np.concatenate((np.abs(d), np.zeros(pad)))
-        dd = np.concatenate((d, np.zeros(pad)))
         lg = np.log(np.maximum(np.concatenate((curve.eta, np.ones(pad))), RATE_FLOOR))
         pk = np.concatenate((p[:-1], np.full(pad, p[-1] if p.size else 0.0)))  # P[k-1]
-        self._d: list[F64] = []
-        self._absd: list[F64] = []
-        self._lg: list[F64] = []  # weighted mean log eta
-        self._pk: list[F64] = []  # weighted mean P[k-1]
-        self._lg_min: list[F64] = []
-        self._lg_max: list[F64] = []
-        self._pk_min: list[F64] = []
-        self._pk_max: list[F64] = []
-        wl, wp = wgt * lg, wgt * pk
-        lmin, lmax, pmin, pmax = lg, lg, pk, pk
-        for lev in range(levels + 1):
-            safe = np.where(wgt > 0, wgt, 1.0)
-            # one trailing entry, a zero decrement, that index -1 points at
-            self._d.append(np.append(dd, 0.0))
-            self._absd.append(np.append(wgt, 0.0))
-            self._lg.append(np.append(np.where(wgt > 0, wl / safe, lmin), 0.0))
-            self._pk.append(np.append(np.where(wgt > 0, wp / safe, pmin), 0.0))
-            self._lg_min.append(np.append(lmin, 0.0))
-            self._lg_max.append(np.append(lmax, 0.0))
-            self._pk_min.append(np.append(pmin, 0.0))
-            self._pk_max.append(np.append(pmax, 0.0))
-            if lev == levels:
-                break
-            dd = dd.reshape(-1, 2).sum(1)
-            wgt = wgt.reshape(-1, 2).sum(1)
-            wl = wl.reshape(-1, 2).sum(1)
-            wp = wp.reshape(-1, 2).sum(1)
-            lmin = lmin.reshape(-1, 2).min(1)
-            lmax = lmax.reshape(-1, 2).max(1)
-            pmin = pmin.reshape(-1, 2).min(1)
-            pmax = pmax.reshape(-1, 2).max(1)
+        # decreases and increases apart, so no block's terms cancel
+        self._offset = np.cumsum([0] + [length >> lev for lev in range(levels + 1)])
+        self._tabs = [_table(np.concatenate((part, np.zeros(pad))), lg, pk, levels)
+                      for part in (np.maximum(d, 0.0), np.minimum(d, 0.0)) if part.any()]
 
     def passes(self, t: I64) -> Iterator[tuple[int, I64]]:
-        """(level, block index; -1 for none) for every term of the queries ``t``."""
+        """(level, index into the flat tables; -1 for none) for every term of queries ``t``."""
         c = self.near
+        off = self._offset
         last = np.asarray(t, dtype=np.int64) - 1
         live = last >= 0
         for m in range(c):  # the last c decrements, exactly
@@ -190,38 +221,53 @@ class DropTable:
             jm = last >> (lev - 1)
             for m in range(c):
                 j = 2 * jl - 2 * c + 2 + m
-                yield lev - 1, np.where(live & (j >= 0) & (j <= jm - c), j, -1)
+                yield lev - 1, np.where(live & (j >= 0) & (j <= jm - c), j + off[lev - 1], -1)
 
     def loss_drop(self, t: npt.ArrayLike, c: float, beta: float, gamma: float,
                   bound: bool = False, chunk: int = 1 << 15) -> tuple[F64, F64 | None]:
         """:math:`LD(t')` at the queries (and the error bound when ``bound``).
 
-        Index -1 in a pass points at each table's last entry, a zero decrement.
+        Each block adds :math:`D\,[G(\bar x) + \tfrac12 G''(\bar x)\,\mathrm{Var}\,x]`
+        (the second-order term from the block's spread of :math:`x`). Index -1 in a pass
+        points at each table's last entry, a zero decrement.
         """
         t = np.asarray(t, dtype=np.int64)
         out = np.zeros(t.shape)
         err = np.zeros(t.shape) if bound else None
-        a = [np.exp(-gamma * lg) for lg in self._lg]
-        if bound:
-            a_lo = [np.exp(-gamma * lg) for lg in self._lg_max]
-            a_hi = [np.exp(-gamma * lg) for lg in self._lg_min]
+        for tab in self._tabs:
+            self._add(tab, t, out, err, c, beta, gamma, chunk)
+        return out, err
+
+    def _add(self, tab: dict[str, F64], t: I64, out: F64, err: F64 | None, c: float,
+             beta: float, gamma: float, chunk: int) -> None:
+        a = np.exp(-gamma * tab["lg"])
+        if err is not None:
+            a_lo = np.exp(-gamma * tab["lg_max"])
+            a_hi = np.exp(-gamma * tab["lg_min"])
         for lo in range(0, t.size, chunk):
             tq = t[lo:lo + chunk]
             pt = self.p_end[np.clip(tq, 0, self.n)]
             acc = np.zeros(tq.shape)
             for lev, j in self.passes(tq):
-                dsum = self._d[lev][j]
+                dsum = tab["d"][j]
                 if not dsum.any():
                     continue
-                x = a[lev][j] * (pt - self._pk[lev][j])
-                acc += dsum * g_drop(x, c, beta)
+                u = pt - tab["pk"][j]
+                aj = a[j]
+                x = aj * u
+                if lev > 0:
+                    term = _block_g(x, aj, u, tab["vp"][j], tab["vl"][j],
+                                    tab["cpl"][j], c, beta, gamma)
+                else:
+                    term = g_drop(x, c, beta)
+                acc += dsum * term
                 if err is not None and lev > 0:
-                    xl = a_lo[lev][j] * np.maximum(pt - self._pk_max[lev][j], 0.0)
-                    xh = a_hi[lev][j] * (pt - self._pk_min[lev][j])
-                    err[lo:lo + chunk] += self._absd[lev][j] * (
-                        g_drop(xh, c, beta) - g_drop(xl, c, beta))
-            out[lo:lo + chunk] = acc
-        return out, err
+                    xl = a_lo[j] * np.maximum(pt - tab["pk_max"][j], 0.0)
+                    xh = a_hi[j] * (pt - tab["pk_min"][j])
+                    err[lo:lo + chunk] += tab["absd"][j] * (
+                        g_drop(xh, c, beta) - g_drop(xl, c, beta)) + np.abs(
+                        dsum * (term - g_drop(x, c, beta)))
+            out[lo:lo + chunk] += acc
 
     def terms(self, t: npt.ArrayLike) -> Terms:
         """The compressed sum's terms for the queries ``t``, flattened (zero terms dropped).
@@ -230,30 +276,39 @@ class DropTable:
         """
         t = np.asarray(t, dtype=np.int64)
         pt = self.p_end[np.clip(t, 0, self.n)]
-        q, d, lg, pk = [], [], [], []
-        for lev, j in self.passes(t):
-            dsum = self._d[lev][j]
+        cols: dict[str, list[F64]] = {k: [] for k in ("d", "lg", "u", "vp", "vl", "cpl")}
+        q = []
+        for tab, (lev, j) in ((tab, pj) for tab in self._tabs for pj in self.passes(t)):
+            dsum = tab["d"][j]
             keep = np.flatnonzero(dsum)
+            jk = j[keep]
             q.append(keep)
-            d.append(dsum[keep])
-            lg.append(self._lg[lev][j[keep]])
-            pk.append(self._pk[lev][j[keep]])
-        qi = np.concatenate(q) if q else np.zeros(0, np.int64)
-        return Terms(int(t.size), qi, np.concatenate(d) if d else np.zeros(0),
-                     np.concatenate(lg) if lg else np.zeros(0),
-                     (pt[qi] - np.concatenate(pk)) if pk else np.zeros(0))
+            cols["d"].append(dsum[keep])
+            cols["lg"].append(tab["lg"][jk])
+            cols["u"].append(pt[keep] - tab["pk"][jk])
+            for k in ("vp", "vl", "cpl"):
+                cols[k].append(tab[k][jk])
+        cat = {k: np.concatenate(v) if v else np.zeros(0) for k, v in cols.items()}
+        return Terms(int(t.size), np.concatenate(q) if q else np.zeros(0, np.int64), cat["d"], cat["lg"], cat["u"],
+                     cat["vp"], cat["vl"], cat["cpl"])
 
 
 @dataclasses.dataclass(frozen=True)
 class Terms:
-    """Flattened loss-drop terms of fixed queries: :math:`\\sum d\\,G(e^{-\\gamma l} u)`."""
+    """Flattened loss-drop terms of fixed queries (see :meth:`DropTable.loss_drop`)."""
 
     size: int
     query: I64
     d: F64
     log_eta: F64
     area: F64
+    var_p: F64
+    var_l: F64
+    cov_pl: F64
 
     def loss_drop(self, c: float, beta: float, gamma: float) -> F64:
-        g = g_drop(np.exp(-gamma * self.log_eta) * self.area, c, beta)
+        a = np.exp(-gamma * self.log_eta)
+        u = self.area
+        x = a * u
+        g = _block_g(x, a, u, self.var_p, self.var_l, self.cov_pl, c, beta, gamma)
         return np.bincount(self.query, self.d * g, minlength=self.size)

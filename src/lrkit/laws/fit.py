@@ -161,7 +161,7 @@ def _solve(model: LawModel, x0: F64, feats: list[Features], ys: list[F64], scale
 
 
 def fit(runs: Sequence[Run], law: str = "multi-power", *, max_points: int = 200,
-        starts: int = 4, bootstrap: int = 12, seed: int = 0, near: int = 4,
+        starts: int = 4, bootstrap: int = 12, seed: int = 0, near: int = 3,
         decay: float = 0.999, max_nfev: int = 300) -> LawFit:
     """Fit ``law`` (``"multi-power"`` or ``"annealing"``) to ``runs``.
 

@@ -316,7 +316,7 @@ def load_law(path: str | Path) -> LawFit:
         if decay >= 1:
             raise LawError(f"{path}: options.decay={decay!r} is invalid: expected < 1")
     if law == "multi-power":
-        near = options.get("near", 4)
+        near = options.get("near", 3)
         if not isinstance(near, int) or isinstance(near, bool) or not 2 <= near <= 64:
             raise LawError(f"{path}: options.near={near!r} is invalid: expected 2..64")
     return LawFit(

@@ -99,7 +99,7 @@ class LawModel:
 
 
 class MultiPowerLaw(LawModel):
-    """The multi-power law (Luo et al., 2025). Options: ``near`` (compression, default 4)."""
+    """The multi-power law (Luo et al., 2025). Options: ``near`` (compression, default 3)."""
 
     name = "multi-power"
     params = ("L0", "A", "alpha", "B", "C", "beta", "gamma")
@@ -119,7 +119,7 @@ class MultiPowerLaw(LawModel):
     def features(self, curve: Curve, steps: I64) -> Features:
         steps = np.asarray(steps, dtype=np.int64)
         post = steps - curve.warmup
-        table = DropTable(curve, int(self.options.get("near", 4)))
+        table = DropTable(curve, int(self.options.get("near", 3)))
         return Features(curve.cum[steps], post, table.terms(post))
 
     def loss(self, theta: F64, f: Features) -> F64:
