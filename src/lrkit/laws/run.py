@@ -58,7 +58,7 @@ class Run:
             raise LawError(f"{name}: no rates (expected the rate of every update)")
         if not np.all(np.isfinite(rates)) or np.any(rates < 0):
             i = int(np.flatnonzero(~np.isfinite(rates) | (rates < 0))[0])
-            raise LawError(f"{name}: rate at update {i} is {rates[i]!r}: expected a finite "
+            raise LawError(f"{name}: rate at update {i} is {float(rates[i])!r}: expected a finite "
                            "number >= 0")
         if not rates.max() > 0:
             raise LawError(f"{name}: every rate is 0")
@@ -80,7 +80,7 @@ class Run:
         badl = np.flatnonzero(~np.isfinite(losses) | (losses <= 0))
         if badl.size:
             i = int(badl[0])
-            raise LawError(f"{name}: loss at step {steps[i]} is {losses[i]!r}: expected a "
+            raise LawError(f"{name}: loss at step {steps[i]} is {float(losses[i])!r}: expected a "
                            "finite number > 0")
         if np.ptp(losses) <= 1e-12 * abs(float(losses[0])):
             raise LawError(f"{name}: the loss is constant ({losses[0]:g}): nothing to fit")

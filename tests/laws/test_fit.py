@@ -1,0 +1,80 @@
+"""Fitting recovers known parameters; bad runs and failed fits are errors, never results."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from lrkit.laws import LawError, LawFit, LawWarning, Run, fit, synthetic_run
+from tests.laws.conftest import PEAK, TRUE
+
+ANN = {"L0": 2.5, "A": 0.6, "alpha": 0.4, "C": 1.0}
+
+
+def _ann_runs(noise: float = 0.0) -> list[Run]:
+    return [synthetic_run("annealing", ANN, s, 2000, peak=PEAK, noise=noise, every=4, seed=i)
+            for i, s in enumerate(["warmup(50) then const", "warmup(50) then cos"])]
+
+
+def test_annealing_recovers_its_parameters() -> None:
+    f = fit(_ann_runs(noise=0.001), "annealing", bootstrap=0)
+    for k, v in ANN.items():
+        assert f.params[k] == pytest.approx(v, rel=0.03), k
+    assert f.identified
+    assert all(r["r2"] > 0.99 and r["rmse_rel"] < 0.002 for r in f.runs)
+    # the standard errors are of the size of the noise's effect, not zero, not huge
+    assert 0 < f.stderr["alpha"] < 0.05
+
+
+def test_multi_power_recovers_the_well_determined_parameters(mpl_fit: LawFit) -> None:
+    for k in ("L0", "A", "alpha"):
+        assert mpl_fit.params[k] == pytest.approx(TRUE[k], rel=0.02), k
+    assert mpl_fit.params["B"] == pytest.approx(TRUE["B"], rel=0.35)
+    # each start's status is recorded, and the fit is the best converged one
+    assert mpl_fit.cost == min(s["cost"] for s in mpl_fit.starts if s["status"] > 0)
+    assert all(r["rmse_rel"] < 0.003 for r in mpl_fit.runs)  # the noise is 0.2 %
+    assert len(mpl_fit.samples) >= 2
+
+
+def test_an_unidentifiable_fit_says_so() -> None:
+    # one cosine run with the rate barely moving: the decay term cannot be pinned down
+    flat = synthetic_run("annealing", ANN, "warmup(50) then cos(end=0.999x)", 1500, peak=PEAK,
+                         noise=0.01, every=5)
+    with pytest.warns(LawWarning, match="undetermined"):
+        f = fit([flat], "annealing", bootstrap=0)
+    assert not f.identified and "C" in f.unidentified
+
+
+def test_a_fit_that_does_not_converge_is_an_error() -> None:
+    with pytest.raises(LawError, match="did not converge"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", LawWarning)
+        fit(_ann_runs(noise=0.01), "annealing", max_nfev=1, bootstrap=0)
+
+
+@pytest.mark.parametrize(("runs", "law", "match"), [
+    (lambda: _ann_runs()[:1], "multi-power", "at least 2 runs"),
+    (lambda: [_ann_runs()[1], _ann_runs()[1]], "annealing", "same schedule"),
+    (lambda: [_ann_runs()[0]], "annealing", "no run decreases"),
+    (lambda: [synthetic_run("annealing", ANN, "cos", 30, peak=PEAK, every=5)], "annealing",
+     "too short"),
+    (lambda: _ann_runs(), "nope", "law='nope'"),
+])
+def test_bad_runs(runs, law: str, match: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(LawError, match=match):
+        fit(runs(), law, bootstrap=0)
+
+
+@pytest.mark.parametrize(("kw", "match"), [
+    ({"losses": [2.0, float("nan"), 1.0]}, "loss at step 2 is nan"),
+    ({"losses": [2.0, -1.0, 1.0]}, "loss at step 2 is -1.0"),
+    ({"losses": [2.0, 2.0, 2.0]}, "constant"),
+    ({"steps": [1, 3, 2]}, "not strictly increasing: step 3 is followed by 2"),
+    ({"steps": [1, 2, 11]}, "outside 1..10"),
+    ({"rates": [np.nan] * 10}, "rate at update 0 is nan"),
+])
+def test_bad_run_arrays(kw: dict, match: str) -> None:  # type: ignore[type-arg]
+    args = {"rates": np.full(10, 1e-3), "steps": [1, 2, 3], "losses": [2.0, 1.5, 1.2], **kw}
+    with pytest.raises(LawError, match=match):
+        Run(**args)
