@@ -56,7 +56,7 @@ def _build(name: str, lr_steps: F64, lr: F64, loss_steps: F64, loss: F64,
                 i = int(np.flatnonzero(bad)[0])
                 raise LawError(
                     f"{name}: the lr column disagrees with the spec at step "
-                    f"{int(lr_steps[i])}: lr={lr[i]!r}, the spec gives {want[i]!r} "
+                    f"{int(lr_steps[i])}: lr={float(lr[i])!r}, the spec gives {float(want[i])!r} "
                     f"(base lr {base:g}; check --base-lr or the spec)")
     else:
         if lr_steps.size == 0:
