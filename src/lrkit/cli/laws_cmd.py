@@ -215,7 +215,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                     lo = pr.low if pr.low is not None else np.full(pr.loss.size, np.nan)
                     hi = pr.high if pr.high is not None else np.full(pr.loss.size, np.nan)
                     for s, v, a, b in zip(pr.steps, pr.loss, lo, hi, strict=True):
-                        fh.write(f"{i},{s},{v!r},{a!r},{b!r}\n")
+                        fh.write(f"{i},{s},{float(v)!r},{float(a)!r},{float(b)!r}\n")
         _write(args.csv, write_csv)
     if args.json:
         data = {"law": str(args.law), "steps": args.steps, "curves": [

@@ -1,0 +1,106 @@
+"""``lrkit fit / predict / optimize`` end to end from CSV files, checking the numbers."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lrkit
+from lrkit.cli import main
+from lrkit.laws import predict, synthetic_run
+from lrkit.laws.io import load_law
+from lrkit.laws.optimize import final_loss
+
+TRUE = {"L0": 3.0, "A": 0.5, "alpha": 0.5, "B": 400.0, "C": 2.0, "beta": 0.6, "gamma": 0.6}
+PEAK, N = 3e-4, 2000
+RUNS = {"const": "warmup(100) then const", "cos": "warmup(100) then cos",
+        "wsd": f"wsd({N}, warmup_steps=100, decay_fraction=0.2)"}
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("laws")
+    for i, (name, spec) in enumerate(RUNS.items()):
+        run = synthetic_run("multi-power", TRUE, spec, N, peak=PEAK, noise=0.002, every=5,
+                            seed=i)
+        losses = dict(zip(run.steps.tolist(), run.losses.tolist(), strict=True))
+        with (d / f"{name}.csv").open("w") as fh:
+            fh.write("step,lr,loss\n")
+            for s in range(N):  # the wsd run has no lr column values: its spec gives them
+                lr = "" if name == "wsd" else repr(float(run.rates[s]))
+                fh.write(f"{s},{lr},{losses.get(s, '')}\n")
+    assert main(["fit", *(str(d / f"{n}.csv") for n in RUNS), "--schedule",
+                 f"{d / 'wsd.csv'}=wsd(decay_fraction=0.2, warmup_steps=100)",
+                 "--base-lr", str(PEAK), "--bootstrap", "4", "-o", str(d / "law.json")]) == 0
+    return d
+
+
+def test_fit_table_and_law_json(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    law = load_law(folder / "law.json")
+    for k in ("L0", "A", "alpha"):
+        assert law.params[k] == pytest.approx(TRUE[k], rel=0.03)
+    assert law.unit == PEAK and law.warmup == 100 and len(law.runs) == 3
+    assert {r["label"] for r in law.runs} == set(RUNS)
+
+
+def test_predict_outputs(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    specs = ["warmup(100) then linear", "warmup(100) then cos(end=0.1x)"]
+    assert main(["predict", str(folder / "law.json"), *specs, "--steps", str(N), "--csv",
+                 str(folder / "p.csv"), "--json", str(folder / "p.json"), "--plot",
+                 str(folder / "p.png")]) == 0
+    out = capsys.readouterr().out
+    law = load_law(folder / "law.json")
+    data = json.loads((folder / "p.json").read_text())
+    with (folder / "p.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    for i, spec in enumerate(specs):
+        want = predict(law, spec, N, base=PEAK)
+        curve = data["curves"][i]
+        np.testing.assert_allclose(curve["loss"], want.loss, rtol=1e-12)
+        mine = [float(r["loss"]) for r in rows if r["schedule"] == str(i)]
+        np.testing.assert_allclose(mine, want.loss, rtol=1e-12)
+        assert f"{want.final:.5f}" in out
+        # and the law's prediction is close to the truth it was fitted from
+        truth = synthetic_run("multi-power", TRUE, spec, N, peak=PEAK, every=10)
+        assert curve["final"] == pytest.approx(truth.losses[-1], rel=3e-3)
+    assert (folder / "p.png").stat().st_size > 1000
+
+
+def test_optimize_outputs(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["optimize", str(folder / "law.json"), "--steps", str(N), "--knots", "12",
+                 "--json", str(folder / "o.json")]) == 0
+    res = json.loads((folder / "o.json").read_text())
+    law = load_law(folder / "law.json")
+    for key in ("optimized", "best_wsd", "cosine"):
+        spec = res[key]["spec"]
+        r = lrkit.parse(spec)(np.arange(N, dtype=np.float64))
+        assert res[key]["final_loss"] == pytest.approx(final_loss(law, r), rel=1e-9)
+    assert res["optimized"]["final_loss"] <= res["best_wsd"]["final_loss"]
+    assert res["gain_vs_cosine"] == pytest.approx(
+        res["cosine"]["final_loss"] - res["optimized"]["final_loss"])
+    assert res["optimized"]["spec"] in capsys.readouterr().out
+
+
+def test_bad_inputs_write_nothing(folder: Path, tmp_path: Path,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("step,lr,loss\n0,0.1,3\n2,0.1,2.9\n1,0.1,2.8\n")
+    out = tmp_path / "law.json"
+    assert main(["fit", str(bad), str(folder / "cos.csv"), "-o", str(out)]) == 2
+    assert "not increasing" in capsys.readouterr().err and not out.exists()
+    assert main(["fit", str(folder / "cos.csv"), str(folder / "cos.csv"), "-o", str(out)]) == 2
+    assert "same schedule" in capsys.readouterr().err and not out.exists()
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text('{"format": "something else"}')
+    assert main(["predict", str(foreign), "cos", "--steps", "100", "--csv",
+                 str(tmp_path / "p.csv")]) == 2
+    assert "not a law.json" in capsys.readouterr().err
+    assert not (tmp_path / "p.csv").exists()
+    assert main(["predict", str(folder / "law.json"), "cos(", "--steps", "100", "--csv",
+                 str(tmp_path / "p.csv")]) == 2
+    assert not (tmp_path / "p.csv").exists()
+    assert sorted(tmp_path.iterdir()) == sorted([bad, foreign])
