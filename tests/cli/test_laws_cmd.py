@@ -43,7 +43,9 @@ def test_fit_table_and_law_json(folder: Path, capsys: pytest.CaptureFixture[str]
     law = load_law(folder / "law.json")
     for k in ("L0", "A", "alpha"):
         assert law.params[k] == pytest.approx(TRUE[k], rel=0.03)
-    assert law.unit == PEAK and law.warmup == 100 and len(law.runs) == 3
+    assert law.unit == PEAK
+    assert law.warmup == 100
+    assert len(law.runs) == 3
     assert {r["label"] for r in law.runs} == set(RUNS)
 
 
@@ -91,9 +93,11 @@ def test_bad_inputs_write_nothing(folder: Path, tmp_path: Path,
     bad.write_text("step,lr,loss\n0,0.1,3\n2,0.1,2.9\n1,0.1,2.8\n")
     out = tmp_path / "law.json"
     assert main(["fit", str(bad), str(folder / "cos.csv"), "-o", str(out)]) == 2
-    assert "not increasing" in capsys.readouterr().err and not out.exists()
+    assert "not increasing" in capsys.readouterr().err
+    assert not out.exists()
     assert main(["fit", str(folder / "cos.csv"), str(folder / "cos.csv"), "-o", str(out)]) == 2
-    assert "same schedule" in capsys.readouterr().err and not out.exists()
+    assert "same schedule" in capsys.readouterr().err
+    assert not out.exists()
     foreign = tmp_path / "foreign.json"
     foreign.write_text('{"format": "something else"}')
     assert main(["predict", str(foreign), "cos", "--steps", "100", "--csv",

@@ -16,7 +16,7 @@ def mpl(rates: list[float], t: int, p: dict[str, float]) -> float:
     """Multi-power law at step t (t updates done), Luo et al. 2025, eq. for L(t)."""
     w, peak = split(rates)
     area = sum(rates[:t])  # S1(t) + S_W
-    eta = [peak] + rates[w:t]  # eta_0 .. eta_{t'}
+    eta = [peak, *rates[w:t]]  # eta_0 .. eta_{t'}
     tp = t - w
     ld = 0.0
     for k in range(1, tp + 1):
@@ -31,7 +31,7 @@ def annealing(rates: list[float], t: int, p: dict[str, float], lam: float = 0.99
     """Annealing law at step t, Tissue et al. 2024: m_i = lam m_{i-1} + (eta_{i-1} - eta_i)."""
     w, peak = split(rates)
     area = sum(rates[:t])
-    eta = [peak] + rates[w:t]
+    eta = [peak, *rates[w:t]]
     m, s2 = 0.0, 0.0
     for i in range(1, t - w + 1):
         m = lam * m + (eta[i - 1] - eta[i])

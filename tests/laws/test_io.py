@@ -10,8 +10,14 @@ import numpy as np
 import pytest
 
 from lrkit.laws import LawError, LawFit
-from lrkit.laws.io import average_seeds, load_law, read_csv, read_run_file, read_tensorboard, \
-    save_law
+from lrkit.laws.io import (
+    average_seeds,
+    load_law,
+    read_csv,
+    read_run_file,
+    read_tensorboard,
+    save_law,
+)
 
 SPEC = "warmup(5) then cos"
 
@@ -31,7 +37,9 @@ def _rows(n: int = 40, every: int = 1, lr: bool = True) -> list[str]:
 
 def test_csv_per_update(tmp_path: Path) -> None:
     run = read_csv(_write(tmp_path / "a.csv", _rows()))
-    assert run.n == 40 and run.steps[0] == 1 and run.steps[-1] == 39  # step 0: no update yet
+    assert run.n == 40
+    assert run.steps[0] == 1  # step 0: no update yet
+    assert run.steps[-1] == 39
     assert run.losses[-1] == pytest.approx(3 - 39 / 100)
     assert run.rates[10] == pytest.approx(1e-3 * (1 + math.cos(math.pi * 5 / 35)) / 2)
 
@@ -46,7 +54,8 @@ def test_csv_logged_every_k_interpolates_rates_and_warns(tmp_path: Path) -> None
     rows = [r for i, r in enumerate(_rows(41)) if i % 10 == 0]
     with pytest.warns(UserWarning, match="interpolated"):
         run = read_csv(_write(tmp_path / "a.csv", rows))
-    assert run.n == 41 and list(run.steps) == [10, 20, 30, 40]
+    assert run.n == 41
+    assert list(run.steps) == [10, 20, 30, 40]
 
 
 @pytest.mark.parametrize(("rows", "spec", "match"), [
@@ -78,9 +87,10 @@ def test_tensorboard(tmp_path: Path) -> None:
         w.add_scalar("train/loss", 3 - i / 50, i)
     w.close()
     run = read_tensorboard(tmp_path / "tb", "train/loss", "train/lr")
-    assert run.n == 30 and run.rates[29] == pytest.approx(1e-3 * (1 - 29 / 60), rel=1e-6)
+    assert run.n == 30
+    assert run.rates[29] == pytest.approx(1e-3 * (1 - 29 / 60), rel=1e-6)
     assert run.losses[-1] == pytest.approx(3 - 29 / 50, rel=1e-6)
-    with pytest.raises(LawError, match="no scalar 'loss'.*train/loss"):
+    with pytest.raises(LawError, match=r"no scalar 'loss'.*train/loss"):
         read_tensorboard(tmp_path / "tb", "loss", "train/lr")
 
 
@@ -97,12 +107,14 @@ def test_run_files_and_seed_averaging(tmp_path: Path) -> None:
     path = tmp_path / "results.json"
     path.write_text(json.dumps({"runs": [_run_file(0, 0), _run_file(1, 2)]}))
     runs = read_run_file(path)
-    assert [r.seed for r in runs] == [0, 2] and runs[0].steps[0] == 1
+    assert [r.seed for r in runs] == [0, 2]
+    assert runs[0].steps[0] == 1
     assert runs[0].losses[0] == pytest.approx(3 - 1 / 30)
     (avg,) = average_seeds(runs)
     assert avg.losses[0] == pytest.approx(math.sqrt((3 - 1 / 30) * (3 - 1 / 30 + 0.02)))
     val = read_run_file(path, "val_loss")
-    assert list(val[0].steps) == [10, 20] and val[0].n == 20
+    assert list(val[0].steps) == [10, 20]
+    assert val[0].n == 20
     path.write_text(json.dumps(_run_file(0, 0, status="diverged")))
     with pytest.raises(LawError, match="'diverged', not finished"):
         read_run_file(path)
@@ -111,7 +123,8 @@ def test_run_files_and_seed_averaging(tmp_path: Path) -> None:
 def test_law_json_round_trip(tmp_path: Path, mpl_fit: LawFit) -> None:
     save_law(mpl_fit, tmp_path / "law.json")
     back = load_law(tmp_path / "law.json")
-    assert back.params == mpl_fit.params and back.samples == mpl_fit.samples
+    assert back.params == mpl_fit.params
+    assert back.samples == mpl_fit.samples
     np.testing.assert_allclose(back.theta, mpl_fit.theta, rtol=1e-15)
 
 

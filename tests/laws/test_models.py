@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tests.laws._naive import annealing, mpl
 
 import lrkit
 from lrkit.laws import AnnealingLaw, MultiPowerLaw
 from lrkit.laws._curve import Curve
-from tests.laws._naive import annealing, mpl
 
 MPL = {"L0": 3.0, "A": 0.5, "alpha": 0.5, "B": 400.0, "C": 2.0, "beta": 0.6, "gamma": 0.6}
 ANN = {"L0": 3.0, "A": 0.5, "alpha": 0.5, "C": 300.0}
@@ -50,7 +50,8 @@ def test_warmup_steps_are_not_predicted() -> None:
     law = MultiPowerLaw()
     theta = law.from_raw(np.array([MPL[k] for k in law.params]), PEAK)
     out = law.curve_at(theta, Curve.from_rates(r, PEAK), np.array([5, 20, 21]))
-    assert np.isnan(out[:2]).all() and np.isfinite(out[2])
+    assert np.isnan(out[:2]).all()
+    assert np.isfinite(out[2])
 
 
 @pytest.mark.parametrize("law", [MultiPowerLaw(), AnnealingLaw()])

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tests.laws.conftest import PEAK, TRUE, N
 
 import lrkit
 from lrkit.laws import LawFit, rates_of, synthetic_run
 from lrkit.laws.optimize import choose_cooldown, extend, final_loss, optimize, search_wsd
-from tests.laws.conftest import N, PEAK, TRUE
 
 
 def test_final_loss_is_the_curves_last_point(mpl_fit: LawFit) -> None:

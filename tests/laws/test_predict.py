@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tests.laws.conftest import PEAK, TRUE, N
 
 from lrkit.laws import LawFit, LawWarning, predict, synthetic_run
-from tests.laws.conftest import N, PEAK, TRUE
 
 HELD_OUT = ["warmup(100) then linear", "warmup(100) then multistep([1500, 2500], 0.3)",
             f"wsd({N}, warmup_steps=100, decay_fraction=0.4, decay_shape=\"1-sqrt\")"]
@@ -16,7 +16,8 @@ HELD_OUT = ["warmup(100) then linear", "warmup(100) then multistep([1500, 2500],
 def test_held_out_final_loss(mpl_fit: LawFit, spec: str) -> None:
     truth = synthetic_run("multi-power", TRUE, spec, N, peak=PEAK, every=10)
     p = predict(mpl_fit, spec, N, base=PEAK)
-    assert p.steps[-1] == N and p.steps[0] == 101
+    assert p.steps[-1] == N
+    assert p.steps[0] == 101
     assert p.final == pytest.approx(truth.losses[-1], rel=2e-3)
     # the whole curve after warmup
     pred = np.interp(truth.steps, p.steps, p.loss)

@@ -96,7 +96,7 @@ def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_optimize)
 
 
-def _write(path: Path, write: Callable[[Path], None]) -> None:
+def _write(path: Path, write: Callable[[Path], object]) -> None:
     """Write through a temporary file in the same folder, renamed into place."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp",
                                dir=path.parent if str(path.parent) else ".")
@@ -233,9 +233,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"{i:>2}  {pr.final:>11.5f}  {b:>21}  {pr.label}")
         for w in pr.warnings:
             print(f"    warning: {w}")
-    for i, e in enumerate(ext):
-        more = f", cooldown moved to the end {e['rewsd']:.5f}" if "rewsd" in e else ""
-        print(f"{i:>2}  +{args.extend} updates: holding the last rate {e['hold']:.5f}{more}")
+    for i, ex in enumerate(ext):
+        more = f", cooldown moved to the end {ex['rewsd']:.5f}" if "rewsd" in ex else ""
+        print(f"{i:>2}  +{args.extend} updates: holding the last rate {ex['hold']:.5f}{more}")
     if not args.quiet:
         for out in outs:
             print(f"wrote {out}")

@@ -93,7 +93,7 @@ class Curve:
     @property
     def post_area(self) -> F64:
         """P[τ] = sum of η_1..η_τ for τ = 0..n - w."""
-        return self.cum[self.warmup:] - self.cum[self.warmup]
+        return self.cum[self.warmup:] - self.cum[self.warmup]  # type: ignore[no-any-return]
 
     def momentum_area(self, decay: float) -> F64:
         """:math:`S_2(t')` of the annealing law for t' = 0..n - w (Tissue et al., 2024).
@@ -126,11 +126,11 @@ def _block_g(x: F64, a: F64, u: F64, vp: F64, vl: F64, cpl: F64, c: float, beta:
              gamma: float) -> F64:
     """A block's mean :math:`G`, to second order in the spread of its decrements.
 
-    With :math:`x = e^{-\gamma l}(P_t - p)` over the block's (l, p) (|Δ|-weighted means
+    With :math:`x = e^{-\\gamma l}(P_t - p)` over the block's (l, p) (|Δ|-weighted means
     :math:`\bar l, \bar p`, variances and covariance), :math:`E[G(x)] \approx G(\bar x)
-    + G'(\bar x)(E x - \bar x) + \tfrac12 G''(\bar x) \mathrm{Var}\,x`, where
-    :math:`E x - \bar x \approx a(\tfrac12\gamma^2 u\,V_l + \gamma\,C_{pl})` and
-    :math:`\mathrm{Var}\,x \approx a^2 (V_p + 2\gamma u\,C_{pl} + \gamma^2u^2 V_l)`.
+    + G'(\bar x)(E x - \bar x) + \tfrac12 G''(\bar x) \\mathrm{Var}\\,x`, where
+    :math:`E x - \bar x \approx a(\tfrac12\\gamma^2 u\\,V_l + \\gamma\\,C_{pl})` and
+    :math:`\\mathrm{Var}\\,x \approx a^2 (V_p + 2\\gamma u\\,C_{pl} + \\gamma^2u^2 V_l)`.
     """
     cx = c * x
     lg1 = np.log1p(cx)
@@ -227,7 +227,7 @@ class DropTable:
                   bound: bool = False, chunk: int = 1 << 15) -> tuple[F64, F64 | None]:
         """:math:`LD(t')` at the queries (and the error bound when ``bound``).
 
-        Each block adds :math:`D\,[G(\bar x) + \tfrac12 G''(\bar x)\,\mathrm{Var}\,x]`
+        Each block adds :math:`D\\,[G(\bar x) + \tfrac12 G''(\bar x)\\,\\mathrm{Var}\\,x]`
         (the second-order term from the block's spread of :math:`x`). Index -1 in a pass
         points at each table's last entry, a zero decrement.
         """
@@ -278,7 +278,7 @@ class DropTable:
         pt = self.p_end[np.clip(t, 0, self.n)]
         cols: dict[str, list[F64]] = {k: [] for k in ("d", "lg", "u", "vp", "vl", "cpl")}
         q = []
-        for tab, (lev, j) in ((tab, pj) for tab in self._tabs for pj in self.passes(t)):
+        for tab, (_, j) in ((tab, pj) for tab in self._tabs for pj in self.passes(t)):
             dsum = tab["d"][j]
             keep = np.flatnonzero(dsum)
             jk = j[keep]
@@ -289,8 +289,9 @@ class DropTable:
             for k in ("vp", "vl", "cpl"):
                 cols[k].append(tab[k][jk])
         cat = {k: np.concatenate(v) if v else np.zeros(0) for k, v in cols.items()}
-        return Terms(int(t.size), np.concatenate(q) if q else np.zeros(0, np.int64), cat["d"], cat["lg"], cat["u"],
-                     cat["vp"], cat["vl"], cat["cpl"])
+        query = np.concatenate(q) if q else np.zeros(0, np.int64)
+        return Terms(int(t.size), query, cat["d"], cat["lg"], cat["u"], cat["vp"], cat["vl"],
+                     cat["cpl"])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -311,4 +312,4 @@ class Terms:
         u = self.area
         x = a * u
         g = _block_g(x, a, u, self.var_p, self.var_l, self.cov_pl, c, beta, gamma)
-        return np.bincount(self.query, self.d * g, minlength=self.size)
+        return np.bincount(self.query, self.d * g, minlength=self.size).astype(np.float64)

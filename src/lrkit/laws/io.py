@@ -212,11 +212,13 @@ def read_run_file(path: str | Path, metric: str = "train_loss") -> list[Run]:
                                f"(has {', '.join(k for k in ev if k != 'step')})")
             steps = np.asarray(ev["step"], dtype=np.float64)
             loss = np.asarray(ev[metric], dtype=np.float64)
-        run = _build(label, np.arange(lr.size, dtype=np.float64), lr, steps, loss, None, 1.0,
-                     seed=d.get("seed") if isinstance(d.get("seed"), int) else None)
-        run = Run(run.rates[: lr.size], run.steps[run.steps <= lr.size],
-                  run.losses[run.steps <= lr.size], label=label, seed=run.seed)
-        out.append(run)
+        if steps.size != loss.size:
+            raise LawError(f"{where}: {steps.size} steps but {loss.size} values of {metric}")
+        keep = (steps >= 1) & (steps <= lr.size)  # losses that follow updates with known rates
+        seed = d.get("seed")
+        out.append(Run(lr, steps[keep], loss[keep], label=label,
+                       seed=seed if isinstance(seed, int) and not isinstance(seed, bool)
+                       else None))
     return out
 
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -59,7 +59,7 @@ class LawModel:
 
     name: str = ""
     params: tuple[str, ...] = ()
-    meaning: dict[str, str] = {}
+    meaning: ClassVar[dict[str, str]] = {}
     #: per-parameter (low, high) in the law's unit
     bounds: tuple[tuple[float, float], ...] = ()
     #: parameters the curve is linear in (initialised by linear least squares)
@@ -103,7 +103,7 @@ class MultiPowerLaw(LawModel):
 
     name = "multi-power"
     params = ("L0", "A", "alpha", "B", "C", "beta", "gamma")
-    meaning = {
+    meaning: ClassVar[dict[str, str]] = {
         "L0": "loss of an infinitely long run at constant rate (asymptote)",
         "A": "scale of the power-law decrease with the rate area",
         "alpha": "power of the rate area (how fast the loss falls with more area)",
@@ -153,7 +153,7 @@ class AnnealingLaw(LawModel):
 
     name = "annealing"
     params = ("L0", "A", "alpha", "C")
-    meaning = {
+    meaning: ClassVar[dict[str, str]] = {
         "L0": "loss of an infinitely long run at constant rate (asymptote)",
         "A": "scale of the power-law decrease with the rate area S1",
         "alpha": "power of the rate area S1",
