@@ -31,7 +31,8 @@ def timm_scheduler() -> types.ModuleType:
     if "timm.scheduler" in sys.modules:
         return sys.modules["timm.scheduler"]
     spec = importlib.util.find_spec("timm")
-    assert spec is not None and spec.submodule_search_locations, "timm is not installed"
+    assert spec is not None, "timm is not installed (scripts/test.sh installs it)"
+    assert spec.submodule_search_locations, "timm is not a package"
     try:
         importlib.import_module("timm")
     except ImportError:  # torchvision missing: a bare package module over the same files
@@ -116,4 +117,35 @@ def torch_rates(sched: Any, opt: torch.optim.Optimizer, steps: int) -> list[list
             out.append(rates(opt))
             opt.step()
             sched.step()
+    return out
+
+
+def mmengine_rates(
+    cfgs: Sequence[dict[str, Any]], opt: torch.optim.Optimizer, iters: int, epoch_length: int
+) -> list[list[float]]:
+    """mmengine's runner protocol (ParamSchedulerHook): the schedulers built in list order
+    (``convert_to_iter_based`` entries through ``build_iter_from_epoch``); after every
+    iteration the iteration-based ones step, after every epoch the epoch-based ones."""
+    mm = mmengine_lr()
+    scheds = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for c in cfgs:
+            kw = dict(c)
+            cls = getattr(mm, kw.pop("type"))
+            if kw.pop("convert_to_iter_based", False) and kw.get("by_epoch", True):
+                scheds.append(cls.build_iter_from_epoch(opt, epoch_length=epoch_length, **kw))
+            else:
+                scheds.append(cls(opt, **kw))
+        out = []
+        for it in range(iters):
+            out.append(rates(opt))
+            opt.step()
+            for s in scheds:
+                if not s.by_epoch:
+                    s.step()
+            if (it + 1) % epoch_length == 0:
+                for s in scheds:
+                    if s.by_epoch:
+                        s.step()
     return out

@@ -249,9 +249,9 @@ def test_random_plateaus_match_real_timm(
 
 
 def test_refusals_say_what_to_write_instead() -> None:
-    with pytest.raises(ConfigError, match="decay_fn='exp' is invalid.*'cosine'"):
+    with pytest.raises(ConfigError, match=r"decay_fn='exp' is invalid.*'cosine'"):
         from_timm("wsd", num_epochs=10, decay_fn="exp")
-    with pytest.raises(ConfigError, match="min_lr=0.001 is invalid.*rsqrt"):
+    with pytest.raises(ConfigError, match=r"min_lr=0\.001 is invalid.*rsqrt"):
         from_timm("rsqrt", num_epochs=10, warmup_epochs=2, min_lr=1e-3)
     with pytest.raises(ConfigError, match="stable_timescale=None is invalid"):
         from_timm("rsqrt", num_epochs=10)
