@@ -81,7 +81,8 @@ def from_hf(
     Raises:
         ConfigError: an unknown name, a missing or bad argument, an argument the name does
             not take, or a shape lrkit cannot express exactly (``num_cycles != 0.5`` for
-            ``warmup_stable_decay``, ``warmup_type="1-sqrt"``).
+            ``warmup_stable_decay``, ``warmup_type="1-sqrt"``,
+            ``cosine_warmup_with_min_lr`` with ``num_warmup_steps=0``).
 
     Example:
         >>> from_hf("cosine", num_warmup_steps=10, num_training_steps=110)

@@ -49,7 +49,10 @@ def from_torch(scheduler: Any, *, group: int = 0) -> Schedule:
     ``CosineAnnealingLR`` holds ``eta_min`` after ``T_max`` (torch climbs back up), and
     ``OneCycleLR`` holds its final rate after ``total_steps - 1`` (torch raises).
     ``ReduceLROnPlateau`` becomes :class:`~lrkit.Plateau` (its ``min_lr`` for ``group``):
-    drive it with ``LRScheduler.step(metric)``.
+    drive it with ``LRScheduler.step(metric)``. ``SequentialLR`` is reproduced for every
+    construction order of its children: with a ``OneCycleLR`` or ``CyclicLR`` child (which
+    overwrite ``group["initial_lr"]``, the base torch runs the other children from) every
+    child of the result is absolute, for group ``group``.
 
     Args:
         scheduler: the torch scheduler (its configuration is read, its state is not).
@@ -57,7 +60,7 @@ def from_torch(scheduler: Any, *, group: int = 0) -> Schedule:
 
     Raises:
         ConfigError: a scheduler without a closed form (``LambdaLR``, ``MultiplicativeLR``,
-            ``ChainedScheduler``),
+            ``ChainedScheduler``), a ``OneCycleLR`` whose rise lasts one step or less,
             ``CyclicLR`` with a custom ``scale_fn``, or a bad ``group``.
 
     Example:
