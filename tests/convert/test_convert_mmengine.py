@@ -211,3 +211,11 @@ def test_random_lists_match_real_mmengine(data: st.DataObject) -> None:
         assert "param_scheduler[" in message
         assume(False)
     check_against_mmengine(cfgs, 1, start + 6)
+
+
+def test_one_cycle_without_a_rise_is_refused_naming_the_entry() -> None:
+    """mmengine (like torch) runs a one-cycle whose rise is under one step; lrkit refuses
+    it (documented), naming the list entry and its pct_start."""
+    with pytest.raises(ConfigError, match=r"param_scheduler\[0\]\.pct_start=0\.005 is invalid"):
+        from_mmengine([dict(type="OneCycleLR", eta_max=0.1, total_steps=100, pct_start=0.005,
+                            by_epoch=False)])

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lrkit._validate import bad, check_int, check_number
+from lrkit.errors import ConfigError
 from lrkit.schedules import (
     Constant,
     Cosine,
@@ -253,11 +254,19 @@ def _one(
         total = raw.get("total_steps")
         total = need_end("total_steps") if total is None else check_int(
             f"{path}.total_steps", total, low=2) * mult  # epochs to iterations, as begin
-        s = OneCycle(total, _num(raw, "eta_max", path, None, low=0, low_open=True),
-                     _num(raw, "pct_start", path, 0.3, low=0.0, high=1.0),
-                     _num(raw, "div_factor", path, 25.0, low=0, low_open=True),
-                     _num(raw, "final_div_factor", path, 1e4, low=0, low_open=True),
-                     raw.get("anneal_strategy", "cos"), bool(raw.get("three_phase", False)))
+        pct = _num(raw, "pct_start", path, 0.3, low=0.0, high=1.0)
+        anneal = raw.get("anneal_strategy", "cos")
+        if anneal not in ("cos", "linear"):
+            raise bad(f"{path}.anneal_strategy", anneal, "'cos' or 'linear'")
+        try:
+            s = OneCycle(total, _num(raw, "eta_max", path, None, low=0, low_open=True), pct,
+                         _num(raw, "div_factor", path, 25.0, low=0, low_open=True),
+                         _num(raw, "final_div_factor", path, 1e4, low=0, low_open=True),
+                         anneal, bool(raw.get("three_phase", False)))
+        except ConfigError as e:  # the phases: name the user's entry, not OneCycle's field
+            raise bad(f"{path}.pct_start", pct, "a rise of more than one step "
+                      f"(pct_start * total_steps > 1, here {pct * total:g}): lrkit does not "
+                      "reproduce a one-cycle without a rise; use a larger pct_start") from e
     # past T_max + 1 mmengine's chainable cosine adds a step of the base rate: no factor
     mult_form = _multiplicative(kind, raw) and not isinstance(s, Repeat)
     if math.isfinite(span) and kind not in ("LinearLR", "ConstantLR", "PolyLR"):
