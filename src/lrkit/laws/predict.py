@@ -137,9 +137,10 @@ def predict(fit: LawFit, schedule: Any, steps: int | None = None, *, base: float
     if len(thetas) >= 2 and t.size:
         sel = np.unique(np.linspace(0, t.size - 1, min(BAND_POINTS, t.size)).astype(np.int64))
         ts = t[sel]
-        preds = np.array([model.curve_at(th, curve, ts) for th in thetas])
+        at_ts = model.evaluator(curve, ts)
+        preds = np.array([at_ts(th) for th in thetas])
         # the spread of refits around the fit, centred on the fitted curve
-        base_s = model.curve_at(fit.theta, curve, ts)
+        base_s = at_ts(fit.theta)
         dlo = np.nanpercentile(preds - base_s, 5, axis=0)
         dhi = np.nanpercentile(preds - base_s, 95, axis=0)
         lo = loss + np.interp(t, ts, np.minimum(dlo, 0.0))
