@@ -216,7 +216,7 @@ def read_run_file(path: str | Path, metric: str = "train_loss") -> list[Run]:
             raise LawError(f"{where}: {steps.size} steps but {loss.size} values of {metric}")
         keep = (steps >= 1) & (steps <= lr.size)  # losses that follow updates with known rates
         seed = d.get("seed")
-        out.append(Run(lr, steps[keep], loss[keep], label=label,
+        out.append(Run(lr, steps[keep].astype(np.int64), loss[keep], label=label,
                        seed=seed if isinstance(seed, int) and not isinstance(seed, bool)
                        else None))
     return out
