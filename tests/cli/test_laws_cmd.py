@@ -108,3 +108,34 @@ def test_bad_inputs_write_nothing(folder: Path, tmp_path: Path,
                  str(tmp_path / "p.csv")]) == 2
     assert not (tmp_path / "p.csv").exists()
     assert sorted(tmp_path.iterdir()) == sorted([bad, foreign])
+
+
+def test_predict_against_held_out_runs(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from lrkit.laws.evaluate import held_out
+    from lrkit.laws.io import read_csv
+
+    spec = "warmup(100) then linear"
+    run = synthetic_run("multi-power", TRUE, spec, N, peak=PEAK, noise=0.002, every=5, seed=7)
+    with (folder / "linear.csv").open("w") as fh:
+        fh.write("step,lr,loss\n")
+        losses = dict(zip(run.steps.tolist(), run.losses.tolist(), strict=True))
+        for s in range(N):
+            fh.write(f"{s},{float(run.rates[s])!r},{losses.get(s, '')}\n")
+    assert main(["predict", str(folder / "law.json"), "--against", str(folder / "linear.csv"),
+                 "--json", str(folder / "h.json")]) == 0
+    (row,) = json.loads((folder / "h.json").read_text())["held_out"]
+    (want,) = held_out(load_law(folder / "law.json"), [read_csv(folder / "linear.csv")])
+    assert row["predicted_final"] == pytest.approx(want["predicted_final"], rel=1e-12)
+    # measured: the mean of the last 5 % of logged losses, computed here independently
+    tail = run.losses[(run.steps > N - 100) & (run.steps < N)]  # the CSV stops at N - 1
+    assert row["measured_final"] == pytest.approx(float(np.mean(tail)), rel=1e-9)
+    assert abs(row["final_error"]) < 3e-3
+    assert "band covers" in capsys.readouterr().out
+
+
+def test_fit_only_selects_runs(folder: Path, tmp_path: Path,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "law.json"
+    assert main(["fit", str(folder / "cos.csv"), "--only", "nothing", "-o", str(out)]) == 2
+    assert "no run label contains" in capsys.readouterr().err
+    assert not out.exists()

@@ -47,6 +47,10 @@ def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
                    help="run files: train_loss (every update) or an eval metric")
     p.add_argument("--average-seeds", action="store_true",
                    help="average runs that share one rate sequence (seeds) before fitting")
+    p.add_argument("--only", default=None, metavar="LABELS",
+                   help="fit only the runs whose label contains one of these comma-separated "
+                   "words (e.g. the schedules of a study to fit on; predict the rest with "
+                   "lrkit predict --against)")
     p.add_argument("--bootstrap", type=int, default=12, metavar="N",
                    help="bootstrap refits behind prediction bands (default 12; 0: none)")
     add_output_options(p)
@@ -62,9 +66,18 @@ def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
         "'wsd(decay_fraction=0.2, warmup_steps=500)' --steps 20000 --csv curves.csv",
     )
     p.add_argument("law", type=Path, help="law.json written by lrkit fit")
-    p.add_argument("specs", nargs="+", metavar="SPEC", help="schedule specs")
-    p.add_argument("--steps", type=positive_int("steps"), required=True, metavar="N",
-                   help="horizon in optimizer updates")
+    p.add_argument("specs", nargs="*", metavar="SPEC", help="schedule specs")
+    p.add_argument("--steps", type=positive_int("steps"), default=None, metavar="N",
+                   help="horizon in optimizer updates (needed with SPECs)")
+    p.add_argument("--against", nargs="+", default=[], metavar="RUN",
+                   help="runs to check the law on (CSV, TensorBoard folder, run file or "
+                   "results.json): their predicted and measured losses and the errors")
+    p.add_argument("--metric", default="train_loss",
+                   help="run files given to --against: train_loss or an eval metric")
+    p.add_argument("--average-seeds", action="store_true",
+                   help="average --against runs that share one rate sequence")
+    p.add_argument("--loss-tag", default="loss", help=argparse.SUPPRESS)
+    p.add_argument("--lr-tag", default=None, help=argparse.SUPPRESS)
     p.add_argument("--base-lr", type=float, default=None, metavar="LR")
     p.add_argument("--extend", type=positive_int("extend"), default=None, metavar="M",
                    help="also predict M more updates (holding the last rate; WSD: moving "
@@ -156,6 +169,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", LawWarning)
             runs = _read_runs(args)
+            if args.only:
+                words = [w.strip() for w in args.only.split(",") if w.strip()]
+                runs = [r for r in runs if any(w in r.label for w in words)]
+                if not runs:
+                    raise UsageError(f"--only {args.only}: no run label contains these words")
             if args.average_seeds:
                 runs = average_seeds(runs)
             result = fit(runs, args.law, bootstrap=args.bootstrap)
@@ -192,9 +210,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from lrkit.spec import parse
 
     law = _load(args.law)
+    if not args.specs and not args.against:
+        raise UsageError("give schedule SPECs (with --steps) or --against RUN...")
+    if args.specs and args.steps is None:
+        raise UsageError("--steps N is required with SPECs")
     outs = [p for p in (args.csv, args.json, args.plot) if p is not None]
     for out in outs:
         check_new_file(out, args.force)
+    if args.against:
+        return _predict_against(args, law)
     base = law.unit if args.base_lr is None else args.base_lr
     preds, ext = [], []
     try:
@@ -239,6 +263,69 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not args.quiet:
         for out in outs:
             print(f"wrote {out}")
+    return 0
+
+
+def _predict_against(args: argparse.Namespace, law: Any) -> int:
+    """Predicted against measured for runs the law was not fitted to."""
+    import json
+
+    from lrkit.laws.evaluate import held_out, held_out_table
+    from lrkit.laws.io import average_seeds
+
+    ns = argparse.Namespace(runs=args.against, schedule=[], base_lr=1.0,
+                            loss_tag=args.loss_tag, lr_tag=args.lr_tag, metric=args.metric)
+    try:
+        runs = _read_runs(ns)
+        if args.average_seeds:
+            runs = average_seeds(runs)
+        rows = held_out(law, runs)
+    except _law_errors() as e:
+        raise UsageError(str(e)) from None
+    if args.json:
+        _write(args.json, lambda p: p.write_text(json.dumps({"held_out": rows}, indent=1)
+                                                 + "\n"))
+    if args.csv:
+        def write_csv(p: Path) -> None:
+            with p.open("w") as fh:
+                fh.write("run,updates,predicted_final,measured_final,final_error,curve_error,"
+                         "r2,in_band\n")
+                for r in rows:
+                    fh.write(f"{r['label']},{r['updates']},{r['predicted_final']!r},"
+                             f"{r['measured_final']!r},{r['final_error']!r},"
+                             f"{r['curve_error']!r},{r['r2']!r},{int(r['in_band'])}\n")
+        _write(args.csv, write_csv)
+    if args.plot:
+        from lrkit.laws import predict
+
+        def plot(p: Path) -> None:
+            import warnings
+
+            from matplotlib.backends.backend_agg import FigureCanvasAgg
+            from matplotlib.figure import Figure
+
+            from lrkit.laws import LawWarning
+
+            fig = Figure(figsize=(7, 4.2))
+            FigureCanvasAgg(fig)
+            ax = fig.add_subplot()
+            for run in runs:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", LawWarning)
+                    pr = predict(law, run.rates, run.n, band=False, at=run.steps)
+                (line,) = ax.plot(run.steps, run.losses, lw=0.6, alpha=0.5)
+                ax.plot(run.steps, pr.loss, color=line.get_color(), lw=1.4, label=run.label)
+            ax.set_xlabel("step")
+            ax.set_ylabel("loss (thin: measured, thick: predicted)")
+            ax.legend(fontsize=7)
+            fig.tight_layout()
+            fig.savefig(p, format=(args.plot.suffix.lower()[1:] or "png"))
+        _write(args.plot, plot)
+    print(held_out_table(rows))
+    if not args.quiet:
+        for out in (args.csv, args.json, args.plot):
+            if out is not None:
+                print(f"wrote {out}")
     return 0
 
 
