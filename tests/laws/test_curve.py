@@ -67,7 +67,7 @@ def test_more_near_terms_shrink_the_error() -> None:
 
 
 def test_momentum_area_is_the_recurrence() -> None:
-    curve = _curve("warmup(10) then cos", 200)
+    curve = _curve("warmup(10) then cos", 700)  # several 256-update blocks
     lam = 0.99
     eta = np.concatenate(([curve.peak], curve.eta))
     m, s2, want = 0.0, 0.0, [0.0]

@@ -101,10 +101,18 @@ class Curve:
         :math:`m_k = \\lambda m_{k-1} + \\Delta_k`, :math:`S_2(t') = \\sum_{k \\le t'} m_k`,
         i.e. :math:`S_2(t') = \\sum_k \\Delta_k (1 - \\lambda^{t'-k+1}) / (1 - \\lambda)`.
         """
-        from scipy.signal import lfilter
-
-        m = lfilter([1.0], [1.0, -decay], self.decrements)
-        return np.concatenate(([0.0], np.cumsum(m)))  # type: ignore[no-any-return]
+        d = self.decrements
+        m = np.empty_like(d)
+        block = 256  # within a block: m_i = λ^i (λ m_prev + Σ_{j<=i} λ^-j Δ_j)
+        up = decay ** np.arange(block, dtype=np.float64)
+        down = decay ** -np.arange(block, dtype=np.float64)
+        prev = 0.0
+        for lo in range(0, d.size, block):
+            seg = d[lo:lo + block]
+            k = seg.size
+            m[lo:lo + k] = up[:k] * (decay * prev + np.cumsum(down[:k] * seg))
+            prev = float(m[lo + k - 1])
+        return np.concatenate(([0.0], np.cumsum(m)))
 
 
 def exact_loss_drop(curve: Curve, post_steps: I64, c: float, beta: float,

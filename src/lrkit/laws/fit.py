@@ -173,8 +173,8 @@ def fit(runs: Sequence[Run], law: str = "multi-power", *, max_points: int = 200,
         >>> import numpy as np, lrkit
         >>> from lrkit.laws import Run, fit, synthetic_run
         >>> true = {"L0": 2.0, "A": 0.5, "alpha": 0.5, "C": 2.0}
-        >>> runs = [synthetic_run("annealing", true, "cos", 2000, peak=1e-3),
-        ...         synthetic_run("annealing", true, "const", 2000, peak=1e-3)]
+        >>> runs = [synthetic_run("annealing", true, "cos", 1000, peak=1e-3, every=5),
+        ...         synthetic_run("annealing", true, "const", 1000, peak=1e-3, every=5)]
         >>> f = fit(runs, "annealing", bootstrap=0)
         >>> round(f.params["alpha"], 2), round(f.params["L0"], 2)
         (0.5, 2.0)

@@ -159,9 +159,9 @@ def optimize(fit: LawFit, steps: int, peak: float | None = None, warmup: int | N
     Example:
         >>> from lrkit.laws import fit as fit_law, synthetic_run
         >>> p = {"L0": 2.0, "A": 0.5, "alpha": 0.5, "C": 2.0}
-        >>> law = fit_law([synthetic_run("annealing", p, s, 2000, peak=1e-3)
+        >>> law = fit_law([synthetic_run("annealing", p, s, 1000, peak=1e-3, every=5)
         ...                for s in ("const", "cos")], "annealing", bootstrap=0)
-        >>> o = optimize(law, 2000, knots=12)
+        >>> o = optimize(law, 1000, knots=8)
         >>> o.best.loss <= o.wsd.loss <= o.cosine.loss
         True
     """
