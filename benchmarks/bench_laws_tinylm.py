@@ -125,7 +125,8 @@ def analyze(out: Path, t: int, seeds: list[int]) -> dict[str, Any]:
         avg["optimized"] = average_seeds(runs_of("optimized"))[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LawWarning)
-        law = fit([avg[n] for n in fit_names], "multi-power", bootstrap=16)
+        law = fit([avg[n] for n in fit_names], "multi-power", bootstrap=16,
+                  start=t // 4)
     report["fit"] = {"params": law.params, "stderr": law.stderr, "identified": law.identified,
                      "unidentified": law.unidentified, "runs": law.runs}
     fits = {n: avg[n] for n in fit_names}
@@ -228,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
                                     np.asarray(d["updates"]["train_loss"][1:]), label=n))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", LawWarning)
-                law = fit(average_seeds(runs), "multi-power", bootstrap=0)
+                law = fit(average_seeds(runs), "multi-power", bootstrap=0, start=t // 4)
             base = float(load(args.out, "cosine", seeds[:1])[0]["optimizer"]["base_lr"])
             o = optimize(law, t, knots=24)
             from lrkit.schedules import Scale

@@ -38,6 +38,19 @@ def test_multi_power_recovers_the_well_determined_parameters(mpl_fit: LawFit) ->
     assert len(mpl_fit.samples) >= 2
 
 
+def test_start_leaves_out_an_early_transient() -> None:
+    runs = []
+    for r in _ann_runs(noise=0.001):
+        losses = np.where(r.steps < 400, 3.0, r.losses)  # a plateau the law does not know
+        runs.append(Run(r.rates, r.steps, losses, label=r.label))
+    f = fit(runs, "annealing", bootstrap=0, start=400)
+    for k, v in ANN.items():
+        assert f.params[k] == pytest.approx(v, rel=0.05), k
+    assert f.runs[0]["fit_points"] == min(200, np.count_nonzero(runs[0].steps >= 400))
+    bad = fit(runs, "annealing", bootstrap=0)
+    assert abs(bad.params["alpha"] / ANN["alpha"] - 1) > 0.05
+
+
 def test_an_unidentifiable_fit_says_so() -> None:
     # one cosine run with the rate barely moving: the decay term cannot be pinned down
     flat = synthetic_run("annealing", ANN, "warmup(50) then cos(end=0.999x)", 1500, peak=PEAK,

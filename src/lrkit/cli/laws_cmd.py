@@ -51,6 +51,9 @@ def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
                    help="fit only the runs whose label contains one of these comma-separated "
                    "words (e.g. the schedules of a study to fit on; predict the rest with "
                    "lrkit predict --against)")
+    p.add_argument("--from-step", type=int, default=0, metavar="S",
+                   help="leave out losses logged before step S (an early transient the law "
+                   "does not describe); the rates before S still count")
     p.add_argument("--bootstrap", type=int, default=12, metavar="N",
                    help="bootstrap refits behind prediction bands (default 12; 0: none)")
     add_output_options(p)
@@ -176,7 +179,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
                     raise UsageError(f"--only {args.only}: no run label contains these words")
             if args.average_seeds:
                 runs = average_seeds(runs)
-            result = fit(runs, args.law, bootstrap=args.bootstrap)
+            result = fit(runs, args.law, bootstrap=args.bootstrap, start=args.from_step)
     except _law_errors() as e:
         raise UsageError(str(e)) from None
     _write(args.output, lambda p: save_law(result, p))

@@ -162,8 +162,12 @@ def _solve(model: LawModel, x0: F64, feats: list[Features], ys: list[F64], scale
 
 def fit(runs: Sequence[Run], law: str = "multi-power", *, max_points: int = 200,
         starts: int = 4, bootstrap: int = 12, seed: int = 0, near: int = 3,
-        decay: float = 0.999, max_nfev: int = 300) -> LawFit:
+        decay: float = 0.999, max_nfev: int = 300, start: int = 0) -> LawFit:
     """Fit ``law`` (``"multi-power"`` or ``"annealing"``) to ``runs``.
+
+    Losses logged before step ``start`` are left out (an early transient the law does not
+    describe, such as a plateau before the loss starts to fall as a power law); the rates
+    before it still count.
 
     Raises:
         LawError: too few runs, all runs with one schedule, no rate decrease, runs too
@@ -187,7 +191,7 @@ def fit(runs: Sequence[Run], law: str = "multi-power", *, max_points: int = 200,
     unit = float(np.median([r.peak for r in runs]))
     feats, ys, pts = [], [], []
     for r in runs:
-        t, y = r.binned(max_points)
+        t, y = r.binned(max_points, start)
         curve = Curve.from_rates(r.rates, unit)
         feats.append(model.features(curve, t))
         ys.append(y)
@@ -282,7 +286,7 @@ def fit(runs: Sequence[Run], law: str = "multi-power", *, max_points: int = 200,
         unidentified=unident,
         runs=summaries,
         samples=samples,
-        options=dict(model.options),
+        options={**model.options, **({"start": start} if start else {})},
         noise=noise,
         cost=float(best.cost),
         starts=[{"cost": float(r.cost), "status": int(r.status), "nfev": int(r.nfev)}

@@ -119,17 +119,19 @@ class Run:
             "final_loss": float(self.losses[-1]),
         }
 
-    def binned(self, max_points: int) -> tuple[I64, F64]:
-        """Logged losses after the warmup, averaged (in log) into at most ``max_points`` bins.
+    def binned(self, max_points: int, start: int = 0) -> tuple[I64, F64]:
+        """Logged losses after the warmup (and from step ``start`` on), averaged in log
+        space into at most ``max_points`` bins.
 
         Returns the bins' steps (rounded mean step) and mean log-losses.
         """
-        keep = self.steps > self.warmup
+        keep = (self.steps > self.warmup) & (self.steps >= start)
         t, y = self.steps[keep], np.log(self.losses[keep])
         if t.size < MIN_POINTS:
             raise LawError(
                 f"run {self.label!r}: {t.size} logged losses after the warmup (step "
-                f"{self.warmup}); a law needs at least {MIN_POINTS}: the run is too short")
+                f"{self.warmup}) and step {start}; a law needs at least {MIN_POINTS}: the "
+                "run is too short")
         if t.size <= max_points:
             return t, y
         edges = np.linspace(t[0], t[-1] + 1, max_points + 1)
