@@ -96,7 +96,7 @@ def tail_mean(x: np.ndarray, frac: float = 0.05) -> float:
     return float(np.mean(x[-k:]))
 
 
-def analyze(out: Path, t: int, seeds: list[int]) -> dict[str, Any]:
+def analyze(out: Path, t: int, seeds: list[int], start: int = 0) -> dict[str, Any]:
     from lrkit.laws import LawWarning, Run, fit, predict
     from lrkit.laws.io import average_seeds
 
@@ -115,7 +115,8 @@ def analyze(out: Path, t: int, seeds: list[int]) -> dict[str, Any]:
         val = [d["final"]["val_loss"] for d in data[name]]
         return float(np.mean(per)), float(np.ptp(per)), float(np.mean(val))
 
-    report: dict[str, Any] = {"steps": t, "seeds": seeds, "held_out": [], "fit": None}
+    report: dict[str, Any] = {"steps": t, "seeds": seeds, "from_step": start,
+                              "held_out": [], "fit": None}
     fit_names = [n for n, v in sch.items() if v[2] == "fit"]
     if not all(len(data[n]) == len(seeds) for n in fit_names):
         report["status"] = "fit runs not finished"
@@ -126,7 +127,7 @@ def analyze(out: Path, t: int, seeds: list[int]) -> dict[str, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LawWarning)
         law = fit([avg[n] for n in fit_names], "multi-power", bootstrap=16,
-                  start=t // 4)
+                  start=start)
     report["fit"] = {"params": law.params, "stderr": law.stderr, "identified": law.identified,
                      "unidentified": law.unidentified, "runs": law.runs}
     fits = {n: avg[n] for n in fit_names}
@@ -204,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--analyze", action="store_true", help="only report finished runs")
     ap.add_argument("--task-arg", action="append", default=[], metavar="K=V")
     ap.add_argument("--procs", type=int, default=2, help="runs trained at once (default 2)")
+    ap.add_argument("--from-step", type=int, default=0,
+                    help="fit losses from this step on (lrkit fit --from-step)")
     args = ap.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     t = args.steps
@@ -229,25 +232,23 @@ def main(argv: list[str] | None = None) -> int:
                                     np.asarray(d["updates"]["train_loss"][1:]), label=n))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", LawWarning)
-                law = fit(average_seeds(runs), "multi-power", bootstrap=0, start=t // 4)
+                law = fit(average_seeds(runs), "multi-power", bootstrap=0,
+                          start=args.from_step)
             base = float(load(args.out, "cosine", seeds[:1])[0]["optimizer"]["base_lr"])
             o = optimize(law, t, knots=24)
-            from lrkit.schedules import Scale
-            from lrkit.spec import to_string
-
-            # the study multiplies the spec by base_lr: scale the absolute spec back
+            # the spec holds absolute rates, which the study uses as they are (only
+            # relative values like 0.1x multiply the optimizer's base rate)
             (args.out / "optimized.json").write_text(json.dumps({
                 "spec": o.best.spec, "predicted": o.best.loss, "predicted_cosine":
                 o.cosine.loss, "predicted_best_wsd": o.wsd.loss, "wsd_spec": o.wsd.spec,
-                "relative_spec": to_string(Scale(o.best.schedule, 1.0 / base)),
                 "base_lr": base}))
         plan = json.loads((args.out / "optimized.json").read_text())
-        opt_spec = plan["relative_spec"]
+        opt_spec = plan["spec"]
         rest = [(n, sch[n][0], sch[n][1]) for n, v in sch.items() if v[2] != "fit"]
         rest.insert(0, ("optimized", opt_spec, t))
         run_all([(args.out, n, sp, st, s, task_args) for n, sp, st in rest for s in seeds],
                 args.procs)
-    report = analyze(args.out, t, seeds)
+    report = analyze(args.out, t, seeds, args.from_step)
     (args.out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report.get("summary", report.get("status")), indent=1))
     return 0
