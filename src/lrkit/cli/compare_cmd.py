@@ -44,9 +44,12 @@ def add_parser(sub: Any, parent: argparse.ArgumentParser) -> None:
         "runs and writes a partial report. Runs under torchrun (DistributedDataParallel, gloo "
         "on CPU, NCCL on GPU; --batch-size is the global batch, so the schedule does not "
         "depend on the number of processes); only rank 0 writes.",
-        epilog="built-in schedules: " + ", ".join(PRESETS) + " (see --list). "
-        "Example: lrkit compare --schedules setr,onecycle --schedule 'fast=onecycle over 100' "
-        "--optimizers adamw --epochs 3 -o out",
+        epilog="built-in schedules: " + ", ".join(PRESETS) + " (see --list).",
+        examples=[
+            "lrkit compare --schedules setr,onecycle --schedule 'fast=onecycle over 100' "
+            "--optimizers adamw --epochs 3 -o out",
+            "lrkit compare --list",
+        ],
     )
     p.add_argument(
         "--schedules", type=_csv_list, metavar="NAMES",

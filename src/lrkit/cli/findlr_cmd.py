@@ -32,7 +32,13 @@ def add_parser(sub: Any, parent: argparse.ArgumentParser) -> None:
         "training the built-in digits CNN, smooth the loss, stop on divergence, and suggest "
         "rates (valley, steepest descent, min-loss/10). Model and optimizer are restored "
         "afterwards. Prints the spec of a one-cycle or poly schedule peaking at the "
-        "suggestion. For your own model and loader use lrkit.train.findlr.range_test.",
+        "suggestion. For your own model and loader use lrkit.train.findlr.range_test "
+        "(docs/howto/range_test.md).",
+        examples=[
+            "lrkit find-lr --num-steps 40 -o range.png",
+            "lrkit find-lr --optimizer sgd --schedule poly --epochs 5 --num-steps 40 "
+            "--json range.json",
+        ],
     )
     p.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="adamw",
                    help="optimizer (default adamw)")
