@@ -28,6 +28,7 @@ DOCS = ROOT / "docs"
 sys.path.insert(0, str(DOCS))
 
 from _gen.pages import PAGES  # noqa: E402
+
 from _markdown import FENCE, SCENARIOS, blocks, run_commands  # noqa: E402
 
 CUDA_PAGES = {"cuda_graphs.md"}
