@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 if ! installed test; then
   install_torch                                 # before anything else: extras keep this torch
   python -m pip install -q -e ".[test,integrations,docs]"   # torch is pinned above: none of these replace it
+  # the real peers the conversion tests step (tests/convert/_peers.py), without their heavy
+  # extras (torchvision, opencv): --no-deps cannot replace torch
+  python -m pip install -q --no-deps timm mmengine
+  python -m pip install -q addict yapf termcolor   # mmengine's own imports
   mark_installed
 fi
 python -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 'an extra replaced torch: ' + torch.__version__)"
