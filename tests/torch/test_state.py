@@ -231,7 +231,7 @@ def test_changed_group_count_raises() -> None:
     ("edit", "match"),
     [
         ({"format": "torch"}, r"\['format'\]='torch' is invalid"),
-        ({"version": 99}, r"\['version'\]=99 is invalid: expected 1"),
+        ({"version": 99}, r"\['version'\]=99 is invalid: expected one of 1, 2"),
         ({"step": -1}, r"\['step'\]=-1 is invalid"),
         ({"step": 1.5}, r"\['step'\]=1.5 is invalid"),
     ],

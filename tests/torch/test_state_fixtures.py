@@ -90,7 +90,7 @@ def test_v1_state_from_another_configuration_is_refused_or_kept() -> None:
 
 
 @pytest.mark.parametrize(("edit", "match"), [
-    ({"version": 2}, r"state_dict\['version'\]=2 is invalid: expected 1"),
+    ({"version": 3}, r"state_dict\['version'\]=3 is invalid: expected one of 1, 2"),
     ({"version": None}, r"version"),
     ({"format": "torch"}, r"state_dict\['format'\]='torch' is invalid"),
 ])
