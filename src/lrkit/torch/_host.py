@@ -49,7 +49,7 @@ class Batch:
     before at a block's first step).
     """
 
-    __slots__ = ("_blocks", "field", "high", "length", "rows")
+    __slots__ = ("_blocks", "_last", "field", "high", "length", "rows")
 
     def __init__(self, field: str, high: float, rows: Sequence[Schedule]) -> None:
         self.field = field
@@ -58,6 +58,7 @@ class Batch:
         self.length = block_length(len(self.rows))
         #: block number -> (values, shape (length, rows); bad columns or None), newest first
         self._blocks: list[tuple[int, np.ndarray, set[int] | None]] = []
+        self._last: tuple[int, np.ndarray, set[int] | None] = (-1, np.empty((0, 0)), None)
 
     def _block(self, block: int) -> tuple[np.ndarray, set[int] | None]:
         for b, values, bad in self._blocks:
@@ -79,7 +80,12 @@ class Batch:
     def column(self, step: int) -> list[float]:
         """Every row's value at ``step``; ConfigError if one is invalid."""
         block, j = divmod(step, self.length)
-        values, bad = self._block(block)
+        last = self._last
+        if last[0] == block:
+            values, bad = last[1], last[2]
+        else:
+            values, bad = self._block(block)
+            self._last = (block, values, bad)
         if bad is not None and j in bad:
             row = values[j]
             r = int(np.flatnonzero(~((row >= 0.0) & (row < self.high)))[0])

@@ -331,14 +331,22 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
                 tracker = copy.copy(tracker)  # the decision is kept only if the step completes
                 if tracker.observe(metric, self._calls + 1):
                     ks = self._reductions(layout, t, ks)
-            write = advance or fresh or self._tracker is not None
-            cols = _columns(layout, t) if write else {}
-            if fresh:
+            if not fresh:  # the common case: every column checked, then written
+                plain = [b.column(t) for b, _ in self._plain_w] if advance else []
+                reduced = [b.column(t) for b, _ in self._reduce_w]
+                self._updates_seen = updates
+                self._step, self._calls = t, self._calls + 1
+                self._tracker, self._ks, self._prev_ks = tracker, ks, prev
+                for (_, w), col in zip(self._plain_w, plain, strict=False):
+                    w.write(col)
+                for (_, w), col in zip(self._reduce_w, reduced, strict=True):
+                    w.write_reduced(col, ks)
+            else:
+                cols = _columns(layout, t)
                 self._install(plans, layout, groups)
-            self._updates_seen = updates
-            self._step, self._calls = t, self._calls + 1
-            self._tracker, self._ks, self._prev_ks = tracker, ks, prev
-            if write:
+                self._updates_seen = updates
+                self._step, self._calls = t, self._calls + 1
+                self._tracker, self._ks, self._prev_ks = tracker, ks, prev
                 self._write(cols, ks)
         if self.check_ranks:
             self.assert_ranks_agree()
