@@ -35,6 +35,8 @@ __all__ = ["BLOCK", "MAX_BLOCK", "Batch", "Writer", "raise_bad_value"]
 
 BLOCK = 64
 MAX_BLOCK = 1024
+#: batches of at most this many rows keep their current block as Python lists too
+LIST_ROWS = 16
 
 
 def block_length(rows: int) -> int:
@@ -58,7 +60,8 @@ class Batch:
         self.length = block_length(len(self.rows))
         #: block number -> (values, shape (length, rows); bad columns or None), newest first
         self._blocks: list[tuple[int, np.ndarray, set[int] | None]] = []
-        self._last: tuple[int, np.ndarray, set[int] | None] = (-1, np.empty((0, 0)), None)
+        self._last: tuple[int, np.ndarray, set[int] | None, list[list[float]] | None] = (
+            -1, np.empty((0, 0)), None, None)
 
     def _block(self, block: int) -> tuple[np.ndarray, set[int] | None]:
         for b, values, bad in self._blocks:
@@ -82,14 +85,19 @@ class Batch:
         block, j = divmod(step, self.length)
         last = self._last
         if last[0] == block:
-            values, bad = last[1], last[2]
+            _, values, bad, lists = last
         else:
             values, bad = self._block(block)
-            self._last = (block, values, bad)
+            # few rows: the block as Python lists once (a list per step is then free);
+            # many: one row of floats per step (the lists would take a lot of memory)
+            lists = values.tolist() if values.shape[1] <= LIST_ROWS else None
+            self._last = (block, values, bad, lists)
         if bad is not None and j in bad:
             row = values[j]
             r = int(np.flatnonzero(~((row >= 0.0) & (row < self.high)))[0])
             raise_bad_value(self.field, float(row[r]), step, self.high, self.rows[r])
+        if lists is not None:
+            return lists[j]
         out: list[float] = values[j].tolist()
         return out
 

@@ -307,10 +307,20 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
         Plateau a metric is not consulted. A call that raises changes nothing."""
         groups = self.optimizer.param_groups
         fresh = groups is not self._groups_ref or len(groups) != self._n
+        tracker = self._tracker
+        if not fresh and tracker is None and self._hook is None and self._device is None:
+            # the common case: one more step, every column checked, then written
+            t = self._step + 1
+            cols = [b.column(t) for b, _ in self._plain_w]
+            self._step = self._calls = t
+            for (_, w), col in zip(self._plain_w, cols, strict=True):
+                w.write(col)
+            if self.check_ranks:
+                self.assert_ranks_agree()
+            return
         plans, layout = self._follow() if fresh else (self._plans, self._layout)
         updates = self._updates
         advance = self._hook is None or updates != self._updates_seen
-        tracker = self._tracker
         if tracker is not None and metric is not None and self.reduce != "none" \
                 and is_distributed():
             metric = reduce_metric(metric, self.reduce)
@@ -331,7 +341,7 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
                 tracker = copy.copy(tracker)  # the decision is kept only if the step completes
                 if tracker.observe(metric, self._calls + 1):
                     ks = self._reductions(layout, t, ks)
-            if not fresh:  # the common case: every column checked, then written
+            if not fresh:
                 plain = [b.column(t) for b, _ in self._plain_w] if advance else []
                 reduced = [b.column(t) for b, _ in self._reduce_w]
                 self._updates_seen = updates
@@ -342,12 +352,12 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
                 for (_, w), col in zip(self._reduce_w, reduced, strict=True):
                     w.write_reduced(col, ks)
             else:
-                cols = _columns(layout, t)
+                checked = _columns(layout, t)
                 self._install(plans, layout, groups)
                 self._updates_seen = updates
                 self._step, self._calls = t, self._calls + 1
                 self._tracker, self._ks, self._prev_ks = tracker, ks, prev
-                self._write(cols, ks)
+                self._write(checked, ks)
         if self.check_ranks:
             self.assert_ranks_agree()
 
