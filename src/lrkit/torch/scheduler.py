@@ -16,7 +16,15 @@ from lrkit.torch._fields import FIELDS, canonical_field, slot_for
 from lrkit.torch._plan import Entry, GroupPlan, Layout
 from lrkit.torch.device import DeviceStepper
 from lrkit.torch.distributed import REDUCTIONS, check_same_rates, is_distributed, reduce_metric
-from lrkit.torch.state import FORMAT, VERSION, check_header, config_diff, fingerprint, read_step
+from lrkit.torch.state import (
+    FORMAT,
+    VERSION,
+    check_header,
+    config_diff,
+    fingerprint,
+    read_counts,
+    read_step,
+)
 
 __all__ = ["LRScheduler"]
 
@@ -462,9 +470,10 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
         tracker = None if self._plateau is None else PlateauTracker(self._plateau)
         if tracker is not None and saved_plateau is not None:
             tracker.load(saved_plateau)
-            ks = self._read_counts(saved_plateau, "reductions", plans, strict=not diff)
+            reducible = [isinstance(getattr(p.get("lr"), "bound", None), Plateau) for p in plans]
+            ks = read_counts(saved_plateau, "reductions", reducible, strict=not diff)
             prev = ks if version < 2 else \
-                self._read_counts(saved_plateau, "last_reductions", plans, strict=not diff)
+                read_counts(saved_plateau, "last_reductions", reducible, strict=not diff)
         try:
             cols = _columns(layout, step)
             _columns(layout, max(step - 1, 0))  # get_last_lr's
@@ -478,26 +487,6 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
             self._device.set_step(step)
         else:
             self._write(cols, ks)
-
-    @staticmethod
-    def _read_counts(plateau: Any, key: str, plans: tuple[GroupPlan, ...], *, strict: bool
-                     ) -> tuple[int, ...]:
-        """A saved list of reduction counts, one per group (0 on groups without a plateau)."""
-        n = len(plans)
-        red = plateau.get(key) if isinstance(plateau, dict) else None
-        if not isinstance(red, list) or (len(red) != n and strict):
-            raise StateError(f"plateau[{key!r}]={red!r} is invalid: expected a list "
-                             f"of {n} counts")
-        ks = [0] * n
-        for i, k in enumerate(red[:n]):
-            try:
-                ks[i] = check_int(f"plateau[{key!r}][{i}]", k, low=0)
-            except ConfigError as exc:
-                raise StateError(str(exc)) from None
-            e = plans[i].get("lr")
-            if e is None or not isinstance(e.bound, Plateau):
-                ks[i] = 0
-        return tuple(ks)
 
 
 def _columns(layout: Layout, step: int) -> dict[int, list[float]]:

@@ -27,14 +27,15 @@ difference between a saved and a current one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lrkit._validate import check_int
 from lrkit.errors import ConfigError, StateError
 from lrkit.schedules.base import Schedule
 
-__all__ = ["FORMAT", "VERSION", "config_diff", "fingerprint", "read_step"]
+__all__ = ["FORMAT", "VERSION", "VERSIONS", "check_header", "config_diff", "fingerprint",
+           "read_counts", "read_step"]
 
 FORMAT = "lrkit.torch.LRScheduler"
 VERSION = 2
@@ -80,6 +81,25 @@ def read_step(state: Mapping[str, Any], key: str = "step") -> int:
         return check_int(f"state_dict[{key!r}]", state.get(key), low=0)
     except ConfigError as exc:
         raise StateError(str(exc)) from None
+
+
+def read_counts(plateau: Any, key: str, reducible: Sequence[bool], *, strict: bool
+                ) -> tuple[int, ...]:
+    """``plateau[key]``: one reduction count per group (0 where ``reducible`` is false);
+    ``strict``: exactly one entry per group (else extra entries are dropped, missing ones
+    are 0). :class:`StateError` on a malformed entry."""
+    n = len(reducible)
+    red = plateau.get(key) if isinstance(plateau, Mapping) else None
+    if not isinstance(red, list) or (len(red) != n and strict):
+        raise StateError(f"plateau[{key!r}]={red!r} is invalid: expected a list of {n} counts")
+    ks = [0] * n
+    for i, k in enumerate(red[:n]):
+        try:
+            k = check_int(f"plateau[{key!r}][{i}]", k, low=0)
+        except ConfigError as exc:
+            raise StateError(str(exc)) from None
+        ks[i] = k if reducible[i] else 0
+    return tuple(ks)
 
 
 def config_diff(saved: Any, current: Any, path: str = "state_dict") -> str | None:
