@@ -87,7 +87,8 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
 
     Every call either completes or raises and changes nothing (neither the scheduler nor
     the optimizer): the constructor, :meth:`step`, :meth:`set_step` and
-    :meth:`load_state_dict` check every value they would write first.
+    :meth:`load_state_dict` check every value they would write first (``check_ranks``
+    verifies the ranks after a completed step).
 
     Raises:
         ConfigError: a bad argument (named, with its value and what is allowed), a field a
