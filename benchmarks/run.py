@@ -39,7 +39,11 @@ SUITES = [
     ("compile", "bench_compile"),
     ("gpu", "bench_gpu"),
     ("inspect", "bench_inspect"),
+<<<<<<< HEAD
     ("laws", "bench_laws"),
+=======
+    ("startup", "bench_startup"),
+>>>>>>> main
 ]
 
 SCRIPT_ARGS = {"bench_inspect": ["--params", "1000000", "--steps", "4"]}

@@ -26,8 +26,12 @@ def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
         "(Tissue et al., 2024) to runs: CSV files with columns step,lr,loss, TensorBoard "
         "event folders (--loss-tag, --lr-tag) or lrkit compare run files / results.json. "
         "Prints the parameters with standard errors, whether they are determined by the "
-        "data, and the fit per run; writes law.json.",
-        epilog="Example: lrkit fit const.csv cosine.csv wsd.csv -o law.json",
+        "data, and the fit per run; writes law.json. RUN may also be synthetic:SHAPE "
+        "(const, cos, wsd, linear): a run drawn from the multi-power law Luo et al. fitted to "
+        "their 400M model, with 0.3 %% noise, to try the commands without data.",
+        examples=[
+            "lrkit fit synthetic:const synthetic:cos synthetic:wsd --bootstrap 2 -o law.json",
+        ],
     )
     p.add_argument("runs", nargs="+", metavar="RUN", help="a CSV file, TensorBoard folder, "
                    "run file or results.json")
@@ -64,11 +68,15 @@ def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
         description="Predict the loss curve of each schedule spec from a fitted law: a "
         "table of final losses with the bootstrap band, and optionally the curves (CSV, "
         "JSON: the loss at every step after warmup) and a plot. Relative values in specs "
-        "multiply --base-lr (default: the law's fitted peak rate).",
-        epilog="Example: lrkit predict law.json 'warmup(500) then cos' "
-        "'wsd(decay_fraction=0.2, warmup_steps=500)' --steps 20000 --csv curves.csv",
+        "multiply --base-lr (default: the law's fitted peak rate). LAW is a law.json or "
+        "luo2025-400m (the multi-power law Luo et al. fitted to their 400M model: peak rate "
+        "3e-4, warmup 2160).",
+        examples=[
+            "lrkit predict luo2025-400m 'warmup(2160) then cos' "
+            "'wsd(decay_fraction=0.2, warmup_steps=2160)' --steps 24000 --csv curves.csv",
+        ],
     )
-    p.add_argument("law", type=Path, help="law.json written by lrkit fit")
+    p.add_argument("law", type=Path, help="law.json written by lrkit fit, or luo2025-400m")
     p.add_argument("specs", nargs="*", metavar="SPEC", help="schedule specs")
     p.add_argument("--steps", type=positive_int("steps"), default=None, metavar="N",
                    help="horizon in optimizer updates (needed with SPECs)")
@@ -95,10 +103,11 @@ def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
         "optimize", parents=[parent], help="find the schedule a law predicts to end lowest",
         description="Search the WSD family (decay fraction, linear/cosine/1-sqrt decay, final "
         "value) and a free-form non-increasing schedule after warmup for the lowest "
-        "predicted final loss; print its spec next to cosine's and the best WSD's.",
-        epilog="Example: lrkit optimize law.json --steps 20000 --plot best.png",
+        "predicted final loss; print its spec next to cosine's and the best WSD's. LAW is a "
+        "law.json or luo2025-400m.",
+        examples=["lrkit optimize luo2025-400m --steps 24000 --knots 16 --json best.json"],
     )
-    p.add_argument("law", type=Path, help="law.json written by lrkit fit")
+    p.add_argument("law", type=Path, help="law.json written by lrkit fit, or luo2025-400m")
     p.add_argument("--steps", type=positive_int("steps"), required=True, metavar="N")
     p.add_argument("--peak", type=float, default=None, metavar="LR",
                    help="peak rate (default: the fitted one)")
@@ -143,6 +152,11 @@ def _read_runs(args: argparse.Namespace) -> list[Any]:
         specs[path] = spec
     runs = []
     for name in args.runs:
+        if name.startswith("synthetic:"):
+            from lrkit.laws.builtin import synthetic
+
+            runs.append(synthetic(name))
+            continue
         path = Path(name)
         if not path.exists():
             raise UsageError(f"{name}: no such file or folder")
@@ -192,8 +206,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def _load(path: Path) -> Any:
+    from lrkit.laws.builtin import BUILTIN_LAWS, builtin_law
     from lrkit.laws.io import load_law
 
+    if str(path) in BUILTIN_LAWS and not path.exists():
+        return builtin_law(str(path))
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
     try:

@@ -37,6 +37,11 @@ __all__ = ["LawFit", "LawWarning", "fit"]
 F64 = npt.NDArray[np.float64]
 
 
+#: an out-of-evaluations fit whose cost moves less than this (relative) over further
+#: evaluations has converged in cost (its parameters may still drift: not identified)
+STALL = 1e-6
+
+
 class LawWarning(UserWarning):
     """A fit or prediction outside what the runs can tell (named in the message)."""
 
@@ -203,11 +208,21 @@ def fit(runs: Sequence[Run], law: str = "multi-power", *, max_points: int = 200,
     noise = _noise(ys)
     scale = 2.0 * noise
     results = []
+    drifting: set[str] = set()
     for _, x0 in cands[:starts]:
         res = _solve(model, x0, feats, ys, scale, max_nfev)
+        if res.status == 0 and np.all(np.isfinite(res.x)):
+            # out of evaluations: converged if the cost no longer moves (parameters that
+            # still drift along a flat valley are then reported as not identified)
+            more = _solve(model, res.x, feats, ys, scale, max(20, max_nfev // 6))
+            if res.cost - more.cost <= STALL * res.cost:
+                moved = np.abs(more.x - res.x) > 1e-3 * np.maximum(np.abs(res.x), 1e-12)
+                drifting.update(model.params[i] for i in np.flatnonzero(moved))
+                more.status = -10 if more.status == 0 else more.status
+                res = more
         results.append(res)
-    ok = [r for r in results if r.status > 0 and np.all(np.isfinite(r.x))
-          and np.isfinite(r.cost)]
+    ok = [r for r in results if (r.status > 0 or r.status == -10)
+          and np.all(np.isfinite(r.x)) and np.isfinite(r.cost)]
     if not ok:
         raise LawError(f"the {law} fit did not converge from any of {len(results)} starts "
                        f"(best status: {max(r.status for r in results)}): no result")
@@ -229,6 +244,9 @@ def fit(runs: Sequence[Run], law: str = "multi-power", *, max_points: int = 200,
         theta, hi, rtol=1e-6)
     unident = [names[i] for i in range(p)
                if not np.isfinite(se[i]) or se[i] > abs(theta[i]) or active[i]]
+    for name in sorted(drifting):
+        if name not in unident:
+            unident.append(name)
     near_opt = [r for r in ok if r.cost <= best.cost * 1.01 + 1e-12]
     if len(near_opt) > 1:
         spread = np.ptp(np.array([r.x for r in near_opt]), axis=0)

@@ -123,7 +123,7 @@ class MultiPowerLaw(LawModel):
         "gamma": "how the payoff scales with the lowered rate (eta_k^-gamma)",
     }
     bounds = ((0.0, np.inf), (1e-12, np.inf), (1e-3, 3.0), (0.0, np.inf),
-              (1e-9, 1e6), (1e-3, 10.0), (0.0, 2.0))
+              (1e-9, 1e6), (0.05, 10.0), (0.0, 2.0))
     linear = ("L0", "A", "B")
 
     def features(self, curve: Curve, steps: I64) -> Features:
