@@ -39,11 +39,8 @@ SUITES = [
     ("compile", "bench_compile"),
     ("gpu", "bench_gpu"),
     ("inspect", "bench_inspect"),
-<<<<<<< HEAD
-    ("laws", "bench_laws"),
-=======
     ("startup", "bench_startup"),
->>>>>>> main
+    ("laws", "bench_laws"),
 ]
 
 SCRIPT_ARGS = {"bench_inspect": ["--params", "1000000", "--steps", "4"]}
