@@ -126,11 +126,20 @@ class MultiPowerLaw(LawModel):
               (1e-9, 1e6), (0.05, 10.0), (0.0, 2.0))
     linear = ("L0", "A", "B")
 
+    def table(self, curve: Curve) -> DropTable:
+        """The curve's loss-drop table (the last one is kept: a prediction and its band
+        evaluate the same curve)."""
+        cached = getattr(self, "_table", None)
+        if cached is not None and cached[0] is curve:
+            return cached[1]  # type: ignore[no-any-return]
+        table = DropTable(curve, int(self.options.get("near", 3)))
+        self._table = (curve, table)
+        return table
+
     def features(self, curve: Curve, steps: I64) -> Features:
         steps = np.asarray(steps, dtype=np.int64)
         post = steps - curve.warmup
-        table = DropTable(curve, int(self.options.get("near", 3)))
-        return Features(curve.cum[steps], post, table.terms(post))
+        return Features(curve.cum[steps], post, self.table(curve).terms(post))
 
     def evaluator(self, curve: Curve, steps: I64) -> Callable[[F64], F64]:
         """Long query sets go through the chunked sum (flattened terms would not fit)."""
@@ -138,7 +147,7 @@ class MultiPowerLaw(LawModel):
         if steps.size <= 20_000:
             return super().evaluator(curve, steps)
         ok = steps > curve.warmup
-        table = DropTable(curve, int(self.options.get("near", 3)))
+        table = self.table(curve)
         area, post = curve.cum[steps[ok]], steps[ok] - curve.warmup
 
         def run(theta: F64) -> F64:
