@@ -62,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         status = int(args.func(args))
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
     except UsageError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
