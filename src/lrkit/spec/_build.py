@@ -298,7 +298,15 @@ def _fits(raw: Any, tp: type) -> bool:
     if tp is bool:
         return isinstance(raw, bool)
     if tp is int:
-        return _is_real(raw) and math.isfinite(float(raw)) and float(raw).is_integer()
+        if isinstance(raw, numbers.Integral) and not isinstance(raw, bool):
+            return True  # any size: the constructor's check_int bounds it (float() overflows)
+        if not _is_real(raw):
+            return False
+        try:
+            x = float(raw)
+        except OverflowError:
+            return False
+        return math.isfinite(x) and x.is_integer()
     if tp is float:
         return _is_real(raw)
     if tp is str:

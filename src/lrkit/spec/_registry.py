@@ -44,7 +44,11 @@ def _warmup_rule(raw: Mapping[str, Any], total: float) -> dict[str, float]:
     steps = raw.get("steps", 0.0)
     if isinstance(steps, bool) or not isinstance(steps, numbers.Real):
         return {"schedule": total}  # the constructor reports the bad value
-    return {"schedule": total - float(steps) if raw.get("mode", "prefix") == "prefix" else total}
+    try:
+        w = float(steps)
+    except OverflowError:  # an int beyond the float range: the constructor reports it
+        return {"schedule": total}
+    return {"schedule": total - w if raw.get("mode", "prefix") == "prefix" else total}
 
 
 def _pass_rule(raw: Mapping[str, Any], total: float) -> dict[str, float]:
