@@ -99,7 +99,7 @@ from typing import Any
 
 from lrkit.errors import SpecError
 from lrkit.schedules.base import Schedule
-from lrkit.spec._build import Budget, Fail, build, short, to_dict
+from lrkit.spec._build import Budget, Fail, Over, build, short, to_dict
 from lrkit.spec._convert import Converter
 from lrkit.spec._format import to_string
 from lrkit.spec._parse import OverNode, parse_tree
@@ -212,11 +212,35 @@ def load_yaml(text: str | bytes, total_steps: float | None = None) -> Schedule:
     return _from_raw(d, total_steps, Budget(lenient_numbers=True))
 
 
-def parse_string(text: str, total_steps: float | None = None) -> Schedule:
+def _check_spe(steps_per_epoch: Any) -> float | None:
+    if steps_per_epoch is None:
+        return None
+    upe = getattr(steps_per_epoch, "updates_per_epoch", steps_per_epoch)  # a Units
+    if isinstance(upe, bool) or not isinstance(upe, numbers.Real):
+        raise SpecError(
+            f"steps_per_epoch={steps_per_epoch!r} is invalid: expected a number > 0, a"
+            " lrkit.units.Units or None"
+        )
+    try:
+        value = float(upe)
+    except OverflowError:
+        value = float("inf")
+    if not 0 < value < float("inf"):
+        raise SpecError(
+            f"steps_per_epoch={steps_per_epoch!r} is invalid: expected a finite number > 0"
+        )
+    return upe if isinstance(upe, int) else value
+
+
+def parse_string(
+    text: str, total_steps: float | None = None, *, steps_per_epoch: Any = None
+) -> Schedule:
     """The schedule of a spec string (grammar in the module docstring).
 
     ``total_steps`` (or an ``over N`` suffix; both must agree) is the total horizon,
-    *warmup included*: it fills the ``total_steps`` the string leaves out.
+    *warmup included*: it fills the ``total_steps`` the string leaves out, and percentages
+    (``warmup(10%)``) are of it. ``steps_per_epoch`` (a number of optimizer updates, or a
+    :class:`lrkit.units.Units`) converts ``N epochs`` to steps.
 
     Raises:
         SpecError: ``at column C: <what was wrong>, expected <what>, got <token>``.
@@ -224,16 +248,24 @@ def parse_string(text: str, total_steps: float | None = None) -> Schedule:
     Example:
         >>> parse_string("poly(100, power=2) * 0.5")
         Scale(schedule=Poly(total_steps=100.0, power=2.0, peak=Rel(1.0), end=0.0), factor=0.5)
+        >>> parse_string("warmup(10%) then cosine over 1000").steps
+        100.0
+        >>> parse_string("warmup(2 epochs) then cosine over 10 epochs", steps_per_epoch=50)
+        Warmup(schedule=Cosine(total_steps=400.0, peak=Rel(1.0), end=0.0), steps=100.0, ...)
     """
     total = _check_total(total_steps)
+    spe = _check_spe(steps_per_epoch)
     tree = parse_tree(text)
-    if isinstance(tree, OverNode) and total is not None and tree.total != total:
-        raise SpecError(
-            f"at column {tree.col}: total steps given twice: 'over {tree.total}' and"
-            f" total_steps={total!r}; expected one of them (or equal values)"
-        )
-    conv = Converter()
+    conv = Converter(total, spe)
     raw = conv.schedule(tree)
+    if isinstance(tree, OverNode) and isinstance(raw, Over) and total is not None:
+        if raw.total != total:
+            raise SpecError(
+                f"at column {tree.col}: total steps given twice: 'over {tree.total.text}"
+                f"{' ' + tree.total.value[1] if tree.total.kind == 'unit' else ''}'"
+                f" ({raw.total!r} steps) and total_steps={total!r}; expected one of them"
+                " (or equal values)"
+            )
     try:
         return build(raw, "schedule", total, Budget())
     except Fail as exc:
@@ -242,13 +274,15 @@ def parse_string(text: str, total_steps: float | None = None) -> Schedule:
         raise SpecError(f"{where}: {exc.message}") from None
 
 
-def parse(spec: Any, total_steps: float | None = None) -> Schedule:
+def parse(spec: Any, total_steps: float | None = None, *, steps_per_epoch: Any = None) -> Schedule:
     """A schedule from any form: a Schedule (returned as is), a dict, JSON text (starting
-    with ``{``) or a spec string.
+    with ``{``) or a spec string (``steps_per_epoch`` as in :func:`parse_string`).
 
     Example:
         >>> parse("const(0.1)") == parse({"kind": "constant", "value": 0.1})
         True
+        >>> parse("cosine over 10 epochs", steps_per_epoch=100).total_steps
+        1000.0
     """
     if isinstance(spec, Schedule):
         return spec
@@ -257,5 +291,5 @@ def parse(spec: Any, total_steps: float | None = None) -> Schedule:
     if isinstance(spec, str):
         if spec.lstrip().startswith("{"):
             return load_json(spec, total_steps)
-        return parse_string(spec, total_steps)
+        return parse_string(spec, total_steps, steps_per_epoch=steps_per_epoch)
     raise SpecError(f"expected a schedule, a dict or a spec string, got {short(spec)}")
