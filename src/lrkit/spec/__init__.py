@@ -107,6 +107,7 @@ from lrkit.spec._registry import kinds, register, signature
 from lrkit.spec._text import check_document, yaml_loader
 
 __all__ = [
+    "declared_total",
     "from_dict",
     "kinds",
     "load_json",
@@ -272,6 +273,27 @@ def parse_string(
         col = conv.column(exc.node, exc.field)
         where = f"at column {col}" if col is not None else exc.path
         raise SpecError(f"{where}: {exc.message}") from None
+
+
+def declared_total(spec: Any, *, steps_per_epoch: Any = None) -> float | None:
+    """The total a spec string declares with a trailing ``over N`` (``N epochs`` converted
+    with ``steps_per_epoch``), or ``None``: another form, or a string without ``over``.
+
+    A schedule that never settles (``step(30) over 100``) has no horizon of its own; this is
+    the length the user asked for (what ``lrkit plot`` covers).
+
+    Example:
+        >>> declared_total("step(30, gamma=0.1) over 100")
+        100
+        >>> declared_total("cosine over 2 epochs", steps_per_epoch=50), declared_total("cos")
+        (100, None)
+    """
+    if not isinstance(spec, str) or spec.lstrip().startswith("{"):
+        return None
+    tree = parse_tree(spec)
+    if not isinstance(tree, OverNode):
+        return None
+    return Converter(None, _check_spe(steps_per_epoch)).steps(tree.total, "over")
 
 
 def parse(spec: Any, total_steps: float | None = None, *, steps_per_epoch: Any = None) -> Schedule:
