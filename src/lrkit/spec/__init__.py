@@ -259,14 +259,18 @@ def parse_string(
     tree = parse_tree(text)
     conv = Converter(total, spe)
     raw = conv.schedule(tree)
-    if isinstance(tree, OverNode) and isinstance(raw, Over) and total is not None:
-        if raw.total != total:
-            raise SpecError(
-                f"at column {tree.col}: total steps given twice: 'over {tree.total.text}"
-                f"{' ' + tree.total.value[1] if tree.total.kind == 'unit' else ''}'"
-                f" ({raw.total!r} steps) and total_steps={total!r}; expected one of them"
-                " (or equal values)"
-            )
+    if (
+        isinstance(tree, OverNode)
+        and isinstance(raw, Over)
+        and total is not None
+        and raw.total != total
+    ):
+        raise SpecError(
+            f"at column {tree.col}: total steps given twice: 'over {tree.total.text}"
+            f"{' ' + tree.total.value[1] if tree.total.kind == 'unit' else ''}'"
+            f" ({raw.total!r} steps) and total_steps={total!r}; expected one of them"
+            " (or equal values)"
+        )
     try:
         return build(raw, "schedule", total, Budget())
     except Fail as exc:
