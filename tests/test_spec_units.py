@@ -34,6 +34,12 @@ from lrkit.units import Units
     ("multistep([50%, 75%], gamma=0.1) over 200", {}, MultiStep((100, 150), gamma=0.1)),
     ("wsd(warmup_steps=10%, decay_steps=20%) over 1000", {},
      WSD(1000, warmup_steps=100, decay_steps=200)),
+    # a call's own total_steps is the total its percentages are of
+    ("wsd(1000, warmup_steps=10%, decay_steps=20%)", {}, WSD(1000, warmup_steps=100,
+                                                           decay_steps=200)),
+    ("wsd(total_steps=2 epochs, warmup_steps=10%)", {"steps_per_epoch": 50},
+     WSD(100, warmup_steps=10)),
+    ("cosine(10%) then linear over 1000", {}, lrkit.Join((Cosine(100), Linear(900)), (100.0,))),
     # the innermost 'over' is the total a percentage is of
     ("(warmup(10%) then cosine over 100) then linear(50)", {},
      lrkit.Join((Warmup(Cosine(90), steps=10), Linear(50)), (100.0,))),

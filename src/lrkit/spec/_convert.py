@@ -15,6 +15,7 @@ from lrkit.spec import _registry as reg
 from lrkit.spec._build import Chain, Over, _elem_hint
 from lrkit.spec._parse import (
     _LITERALS,
+    Arg,
     Call,
     ChainNode,
     ListNode,
@@ -139,6 +140,7 @@ class Converter:
         sched_slots = list(ki.schedule_fields)
         other_slots = list(ki.positional)
         keywords = False
+        named: dict[str, Arg] = {}
         for arg in node.args:
             if arg.key is None:
                 if keywords:
@@ -167,10 +169,21 @@ class Converter:
                         f"unknown argument {name!r} for {ki.kind}{reg.suggest(name, known)}"
                         f"; expected one of {', '.join(known)}",
                     )
-            if name in out:
+            if name in out or name in named:
                 raise _fail(arg.col, f"argument {name!r} of {ki.kind}(...) given twice")
-            out[name] = self.value(arg.value, ki.hints[name], name)
-            self.mark(out, name, arg.value.col)
+            named[name] = arg
+        # percentages are of the call's own total_steps where it gives one (wsd(1000,
+        # warmup_steps=10%)), else of the innermost 'over N' / the parser's total
+        own = named.get("total_steps")
+        outer = self.total
+        if own is not None and isinstance(own.value, Lit) and own.value.kind in ("number", "unit"):
+            self.total = self.steps(own.value, "total_steps")
+        try:
+            for name, arg in named.items():
+                out[name] = self.value(arg.value, ki.hints[name], name)
+                self.mark(out, name, arg.value.col)
+        finally:
+            self.total = outer
         return out
 
     @staticmethod
