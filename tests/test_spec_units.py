@@ -173,3 +173,22 @@ def test_cli_unit_errors(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _run(["show", "warmup(0.1) then cosine over 1000"], capsys)
     assert code == 2
     assert "e.g. 10%" in err
+
+
+def test_bad_inputs_page_shows_the_real_messages() -> None:
+    """The units table of docs/bad_inputs.md: each spec example gives the message shown."""
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "bad_inputs.md").read_text()
+    table = page.split("## Units in spec strings", 1)[1].split("\n## ", 1)[0]
+    checked = 0
+    for row in table.splitlines():
+        cells = [c.strip() for c in row.split("|")[1:-1]]
+        if len(cells) != 3 or not cells[1].startswith("`") or cells[1].startswith("`parse("):
+            continue
+        example, shown = cells[1].strip("`"), cells[2].split("`")[1]
+        with pytest.raises(SpecError) as info:
+            parse_string(example)
+        assert f"SpecError: {info.value}".startswith(shown.split("...")[0]), example
+        checked += 1
+    assert checked >= 6
