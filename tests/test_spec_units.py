@@ -192,3 +192,44 @@ def test_bad_inputs_page_shows_the_real_messages() -> None:
         assert f"SpecError: {info.value}".startswith(shown.split("...")[0]), example
         checked += 1
     assert checked >= 6
+
+
+@pytest.mark.parametrize(("yaml_text", "kw", "want"), [
+    ("kind: warmup\nsteps: 10%\nschedule: {kind: cosine}", {"total_steps": 1000},
+     Warmup(Cosine(900), steps=100)),
+    ("kind: warmup\nsteps: 2 epochs\nschedule: {kind: cosine, total_steps: 8 epochs}",
+     {"steps_per_epoch": 50}, Warmup(Cosine(400), steps=100)),
+    ("kind: wsd\ntotal_steps: 1000\nwarmup_steps: 10%", {}, WSD(1000, warmup_steps=100)),
+    ("kind: multistep\nboundaries: [30 epochs, 60 epochs]", {"steps_per_epoch": 10},
+     MultiStep((300, 600))),
+    ("kind: cosine\ntotal_steps: 0.5", {}, Cosine(0.5)),  # a dict's number is taken as given
+])
+def test_units_in_dicts(yaml_text: str, kw: dict[str, Any], want: Schedule) -> None:
+    import yaml
+
+    from lrkit.spec import from_dict, load_json, load_yaml
+
+    assert load_yaml(yaml_text, **kw) == want
+    d = yaml.safe_load(yaml_text)
+    assert from_dict(d, **kw) == want
+    assert load_json(json.dumps(d), **kw) == want
+    assert lrkit.parse(d, **kw) == want
+
+
+@pytest.mark.parametrize(("d", "kw", "match"), [
+    ({"kind": "cosine", "total_steps": "10 epochs"}, {},
+     r"schedule\.total_steps: '10 epochs' needs the optimizer steps per epoch"),
+    ({"kind": "wsd", "warmup_steps": "10%", "total_steps": "2 epochs"}, {},
+     r"schedule\.total_steps: '2 epochs' needs"),
+    ({"kind": "warmup", "steps": "10%", "schedule": {"kind": "cosine", "total_steps": 5}}, {},
+     r"schedule\.steps: steps=10% is a percentage of the total steps, but no total"),
+    ({"kind": "cosine", "end": "10%"}, {"total_steps": 10},
+     r"schedule\.end: expected a number or a relative value"),
+    ({"kind": "warmup", "steps": "200%", "schedule": {"kind": "cosine"}}, {"total_steps": 10},
+     r"schedule\.steps: steps=200% is invalid"),
+])
+def test_unit_errors_in_dicts(d: dict[str, Any], kw: dict[str, Any], match: str) -> None:
+    from lrkit.spec import from_dict
+
+    with pytest.raises(SpecError, match=match):
+        from_dict(d, **kw)

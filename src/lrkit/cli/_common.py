@@ -118,7 +118,7 @@ def load_spec(text: str, total_steps: int | None, steps_per_epoch: int | None = 
         raw = path.read_bytes()
         load = load_json if suffix == ".json" else load_yaml
         try:
-            return load(raw, total_steps)
+            return load(raw, total_steps, steps_per_epoch=steps_per_epoch)
         except SpecError as e:
             raise SpecError(f"{text}: {e}") from None
     return parse(text, total_steps=total_steps, steps_per_epoch=steps_per_epoch)

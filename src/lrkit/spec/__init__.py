@@ -146,11 +146,15 @@ def _from_raw(d: Any, total: Any, budget: Budget) -> Schedule:
         raise SpecError("schedule: nested too deeply") from None
 
 
-def from_dict(d: Mapping[str, Any], total_steps: float | None = None) -> Schedule:
+def from_dict(
+    d: Mapping[str, Any], total_steps: float | None = None, *, steps_per_epoch: Any = None
+) -> Schedule:
     """The schedule of a dict spec (as :func:`to_dict` writes it, or JSON/YAML gives it).
 
     ``total_steps`` fills any ``total_steps`` the spec leaves out (totals include warmup: a
-    prefix warmup of ``w`` steps leaves ``total_steps - w`` to its schedule).
+    prefix warmup of ``w`` steps leaves ``total_steps - w`` to its schedule). Step counts
+    may be strings with a unit, as in spec strings: ``"10%"`` (of the mapping's own
+    ``total_steps``, else of ``total_steps``), ``"2 epochs"`` (with ``steps_per_epoch``).
 
     Raises:
         SpecError: unknown kind or field, a wrong type, a missing required field, or an
@@ -163,10 +167,17 @@ def from_dict(d: Mapping[str, Any], total_steps: float | None = None) -> Schedul
         Traceback (most recent call last):
         ...
         lrkit.errors.SpecError: schedule.power: power=-1 is invalid: expected a finite number > 0
+        >>> from_dict({"kind": "wsd", "warmup_steps": "10%"}, total_steps=1000).warmup_steps
+        100.0
     """
     if not isinstance(d, Mapping):
         raise SpecError(f"schedule: expected a mapping with a 'kind', got {short(d)}")
-    return _from_raw(d, total_steps, Budget())
+    return _from_raw(d, total_steps, _budget(total_steps, steps_per_epoch))
+
+
+def _budget(total: Any, steps_per_epoch: Any, lenient: bool = False) -> Budget:
+    return Budget(lenient_numbers=lenient, total=_check_total(total),
+                  steps_per_epoch=_check_spe(steps_per_epoch))
 
 
 def to_json(schedule: Schedule, **kwargs: Any) -> str:
@@ -174,7 +185,9 @@ def to_json(schedule: Schedule, **kwargs: Any) -> str:
     return json.dumps(to_dict(schedule), allow_nan=False, **kwargs)
 
 
-def load_json(text: str | bytes, total_steps: float | None = None) -> Schedule:
+def load_json(
+    text: str | bytes, total_steps: float | None = None, *, steps_per_epoch: Any = None
+) -> Schedule:
     """The schedule of a JSON dict spec (see :func:`from_dict`).
 
     Example:
@@ -186,10 +199,12 @@ def load_json(text: str | bytes, total_steps: float | None = None) -> Schedule:
         d = json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise SpecError(f"invalid JSON: {short(str(exc), 120)}") from None
-    return from_dict(d, total_steps)
+    return from_dict(d, total_steps, steps_per_epoch=steps_per_epoch)
 
 
-def load_yaml(text: str | bytes, total_steps: float | None = None) -> Schedule:
+def load_yaml(
+    text: str | bytes, total_steps: float | None = None, *, steps_per_epoch: Any = None
+) -> Schedule:
     """The schedule of a YAML dict spec, read with a safe loader (never a full loader):
     libyaml's ``CSafeLoader`` where PyYAML has it, else ``SafeLoader``.
 
@@ -210,7 +225,7 @@ def load_yaml(text: str | bytes, total_steps: float | None = None) -> Schedule:
         raise SpecError(f"invalid YAML: {short(str(exc), 200)}") from None
     if not isinstance(d, Mapping):
         raise SpecError(f"schedule: expected a mapping with a 'kind', got {short(d)}")
-    return _from_raw(d, total_steps, Budget(lenient_numbers=True))
+    return _from_raw(d, total_steps, _budget(total_steps, steps_per_epoch, lenient=True))
 
 
 def _check_spe(steps_per_epoch: Any) -> float | None:
@@ -313,9 +328,9 @@ def parse(spec: Any, total_steps: float | None = None, *, steps_per_epoch: Any =
     if isinstance(spec, Schedule):
         return spec
     if isinstance(spec, Mapping):
-        return from_dict(spec, total_steps)
+        return from_dict(spec, total_steps, steps_per_epoch=steps_per_epoch)
     if isinstance(spec, str):
         if spec.lstrip().startswith("{"):
-            return load_json(spec, total_steps)
+            return load_json(spec, total_steps, steps_per_epoch=steps_per_epoch)
         return parse_string(spec, total_steps, steps_per_epoch=steps_per_epoch)
     raise SpecError(f"expected a schedule, a dict or a spec string, got {short(spec)}")
