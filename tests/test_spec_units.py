@@ -188,7 +188,7 @@ def test_bad_inputs_page_shows_the_real_messages() -> None:
             continue
         example, shown = cells[1].strip("`"), cells[2].split("`")[1]
         with pytest.raises(SpecError) as info:
-            parse_string(example)
+            lrkit.parse(example)  # a spec string or JSON text
         assert f"SpecError: {info.value}".startswith(shown.split("...")[0]), example
         checked += 1
     assert checked >= 6
