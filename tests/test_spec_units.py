@@ -140,6 +140,7 @@ def test_declared_total() -> None:
     assert declared_total("cosine(10)") is None
     assert declared_total('{"kind": "cosine", "total_steps": 10}') is None
     assert declared_total({"kind": "cosine"}) is None
+    assert declared_total("schedule.yaml") is None  # a file name, not a spec string
 
 
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -233,3 +234,19 @@ def test_unit_errors_in_dicts(d: dict[str, Any], kw: dict[str, Any], match: str)
 
     with pytest.raises(SpecError, match=match):
         from_dict(d, **kw)
+
+
+def test_cli_spec_files_take_units(tmp_path: Any, capsys: pytest.CaptureFixture[str],
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text("kind: warmup\nsteps: 1 epoch\nschedule: {kind: cosine}\n")
+    code, out, err = _run(["show", "s.yaml", "--epochs", "4", "--steps-per-epoch", "5",
+                           "--format", "json"], capsys)
+    assert code == 0, err
+    shown = json.loads(out)
+    assert shown["facts"]["total_steps"] == 20
+    assert lrkit.spec.from_dict(shown["dict"]) == Warmup(Cosine(15), steps=5)
+    (tmp_path / "bad.json").write_text("[" * 100 + "]" * 100)
+    code, _, err = _run(["show", "bad.json", "--steps", "5"], capsys)
+    assert code == 2
+    assert "bad.json: JSON text nested too deeply" in err

@@ -296,7 +296,8 @@ def parse_string(
 
 def declared_total(spec: Any, *, steps_per_epoch: Any = None) -> float | None:
     """The total a spec string declares with a trailing ``over N`` (``N epochs`` converted
-    with ``steps_per_epoch``), or ``None``: another form, or a string without ``over``.
+    with ``steps_per_epoch``), or ``None``: another form, text that is not a spec string
+    (a file name), or a string without ``over``.
 
     A schedule that never settles (``step(30) over 100``) has no horizon of its own; this is
     the length the user asked for (what ``lrkit plot`` covers).
@@ -309,7 +310,10 @@ def declared_total(spec: Any, *, steps_per_epoch: Any = None) -> float | None:
     """
     if not isinstance(spec, str) or spec.lstrip().startswith("{"):
         return None
-    tree = parse_tree(spec)
+    try:
+        tree = parse_tree(spec)
+    except SpecError:  # not a spec string (e.g. the name of a spec file)
+        return None
     if not isinstance(tree, OverNode):
         return None
     return Converter(None, _check_spe(steps_per_epoch)).steps(tree.total, "over")
