@@ -268,3 +268,21 @@ def test_huge_integers_are_documented_errors(what: str, call: Callable[[], Any],
                                              error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
         call()
+
+
+@pytest.mark.parametrize("arg", ["step_size", "iter_warmup", "iter_max", "power", "min_lr"])
+def test_segmenter_arguments_under_huge_and_odd_values(arg: str) -> None:
+    """Segmenter's schedule and drop-in: a ConfigError naming the argument, or sound rates."""
+    from lrkit.compat.segmenter import segmenter_schedule
+
+    good = {"step_size": 1, "iter_warmup": 2, "iter_max": 10, "power": 0.9, "min_lr": 1e-5}
+    for v in HUGE:
+        try:
+            s = segmenter_schedule(**{**good, arg: v})
+        except ConfigError as exc:  # the one allowed error: it names the argument
+            message = str(exc)
+            assert message.startswith(f"{arg}="), message
+            continue
+        values = s(np.arange(30.0), base=0.1)
+        assert np.all(np.isfinite(values)), (arg, v)
+        assert np.all(values >= 0), (arg, v)

@@ -63,7 +63,7 @@ from typing import Any
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
-from lrkit._validate import bad, check_int, check_number
+from lrkit._validate import MAX_INT, bad, check_int, check_number
 from lrkit.errors import StateError
 from lrkit.schedules._ops import Array, Ops
 from lrkit.schedules.base import Rel, Schedule, Value, check_value, resolve
@@ -209,8 +209,8 @@ def _config(
 ) -> tuple[int, int, int, float, float]:
     """Validate Segmenter's arguments; ``iter_*`` are truncated with ``int()`` as it does."""
     s = check_int("step_size", step_size, low=1)
-    m_raw = check_number("iter_max", iter_max, low=1.0)
-    w_raw = check_number("iter_warmup", iter_warmup, low=0.0)
+    m_raw = check_number("iter_max", iter_max, low=1.0, high=float(MAX_INT))
+    w_raw = check_number("iter_warmup", iter_warmup, low=0.0, high=float(MAX_INT))
     m, w = int(m_raw), int(w_raw)
     if w > m:
         raise bad("iter_warmup", iter_warmup, f"a number <= iter_max={m} after int()")
