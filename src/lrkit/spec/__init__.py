@@ -20,10 +20,10 @@ their defaults but always writes ``total_steps``.
 **String grammar** (EBNF; ``{x}`` repeats, ``[x]`` is optional)::
 
     spec     = expr EOF ;
-    expr     = chain [ "over" NUMBER ] ;             (* total horizon, warmup included *)
+    expr     = chain [ "over" NUMBER [ UNIT ] ] ;    (* total horizon, warmup included *)
     chain    = term { "then" term } ;                 (* pieces end to end *)
     term     = atom { "*" atom } ;                    (* schedule * number scales *)
-    atom     = call | NAME | NUMBER | REL | STRING | list | "(" expr ")" ;
+    atom     = call | NAME | NUMBER [ UNIT ] | PCT | REL | STRING | list | "(" expr ")" ;
     call     = NAME "(" [ arg { "," arg } [ "," ] ] ")" ;
     arg      = [ NAME "=" ] expr ;                    (* positional or by field name *)
     list     = "[" [ expr { "," expr } [ "," ] ] "]" ;
@@ -31,6 +31,8 @@ their defaults but always writes ``total_steps``.
     NUMBER   = [ "+" | "-" ] ( digits [ "." [ digits ] ] | "." digits )
                [ ( "e" | "E" ) [ "+" | "-" ] digits ] ;
     REL      = NUMBER ( "x" | "X" ) ;                 (* 0.1x = Rel(0.1): 0.1 × base lr *)
+    PCT      = NUMBER "%" ;                           (* of the total, rounded up *)
+    UNIT     = "steps" | "step" | "epochs" | "epoch" ;  (* epochs: x steps_per_epoch *)
     STRING   = '"' { char | "\" char } '"' | "'" { char | "\" char } "'" ;
 
 Meaning:
@@ -48,6 +50,12 @@ Meaning:
   that lacks its ``schedule`` argument wraps everything after it: ``warmup(N, start=...,
   shape=...) then X`` is ``Warmup(X, steps=N, ...)`` (prefix mode unless ``mode=`` says).
 - ``A * 0.5`` (or ``0.5 * A``) is ``Scale(A, 0.5)``; ``A * B`` is ``Product((A, B))``.
+- **Units** (step-count fields and ``over`` only, see ``_registry.STEP_FIELDS``): ``10%`` is
+  10% of the call's own ``total_steps``, else of the innermost ``over N`` / the parser's
+  total, rounded up to whole steps (HF's ``warmup_ratio``); ``2 epochs`` is 2 x
+  ``steps_per_epoch``; ``0.5 steps`` half a step. A bare step count below 1
+  (``warmup(0.1)``) is refused with a hint to the percentage form. The dict form takes the
+  same units as strings (``"steps": "10%"``).
 - **Totals include warmup.** A total comes from ``over N`` or the ``total_steps=`` argument
   of the parsers. It fills ``total_steps`` where a schedule leaves it out: in a ``then``
   chain the last piece without ``total_steps`` gets what the other pieces leave, a prefix
