@@ -20,13 +20,23 @@ from hypothesis import strategies as st
 
 from lrkit import ConfigError, SpecError
 from lrkit.schedules import Scale, Schedule, Warmup
-from lrkit.spec import from_dict, kinds, load_json, load_yaml, parse, parse_string, to_dict
+from lrkit.spec import (
+    from_dict,
+    kinds,
+    load_json,
+    load_yaml,
+    parse,
+    parse_string,
+    to_dict,
+    to_string,
+)
 from strategies import HOSTILE_SCALARS, cases, json_paths, json_trees, time_limit
 
 KINDS = sorted(kinds())
 FIELDS = sorted({f for k in kinds().values() for f in k.__dataclass_fields__})
 NUMBERS = ["0", "1", "-1", "0.5", "1e308", "1e-308", "1e309", "5e-324", "2", "100", "0.1x",
-           "1e308x", "9" * 30, "nan", "inf", "3", "0.9", "1e20"]
+           "1e308x", "9" * 30, "nan", "inf", "3", "0.9", "1e20", "10%", "0%", "100%", "1e308%",
+           "2 epochs", "0.5 epochs", "1e39 epochs", "0.5 steps", "-1 epochs", "3 step"]
 
 
 
@@ -76,9 +86,10 @@ def spec_texts(draw: st.DrawFn, depth: int = 0) -> str:
 @settings(max_examples=400, deadline=None)
 @given(text=spec_texts(), total=st.sampled_from([None, 100, 1e308, 5e-324]))
 def test_grammar_shaped_strings(text: str, total: float | None) -> None:
-    s = sound_or_spec_error(lambda: parse_string(text, total_steps=total))
+    s = sound_or_spec_error(lambda: parse_string(text, total_steps=total, steps_per_epoch=7))
     if s is not None:
-        assert parse_string(text, total_steps=total) == s  # deterministic
+        assert parse_string(text, total_steps=total, steps_per_epoch=7) == s  # deterministic
+        assert parse_string(to_string(s)) == s  # printed with every unit resolved
 
 
 @settings(max_examples=200, deadline=None)
@@ -120,11 +131,12 @@ def test_mutated_valid_dicts(case: Any, wrap: str | None, data: st.DataObject) -
         target = d
         for k in path[:-1]:
             target = target[k]
-        new = data.draw(st.sampled_from([*PLAIN_HOSTILE, {"rel": 1e308}, {"rel": -1},
+        new = data.draw(st.sampled_from([*PLAIN_HOSTILE, "10%", "2 epochs", "1e308%",
+                                         {"rel": 1e308}, {"rel": -1},
                                          {"kind": "poly"}, {"kind": "join", "schedules": []}]))
         target[path[-1]] = copy.deepcopy(new)
-    sound_or_spec_error(lambda: from_dict(d))
-    sound_or_spec_error(lambda: load_yaml(yaml.safe_dump(d)))
+    sound_or_spec_error(lambda: from_dict(d, steps_per_epoch=3))
+    sound_or_spec_error(lambda: load_yaml(yaml.safe_dump(d), 100))
 
 
 def _yaml_bomb(levels: int) -> str:
