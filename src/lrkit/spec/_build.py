@@ -336,7 +336,9 @@ def convert(
     """A field value from its raw form, checked against the field's type hint."""
     budget.tick(path, depth)
     if isinstance(raw, str) and field in reg.STEP_FIELDS and not _accepts(hint, str):
-        raw = _unit_string(raw, path, budget, node, field)
+        from lrkit.spec._convert import unit_string
+
+        raw = unit_string(raw, path, budget, node, field)
     if budget.lenient_numbers and isinstance(raw, str):
         raw = _number_string(raw, hint)
     origin = typing.get_origin(hint)
@@ -364,33 +366,6 @@ def convert(
         if _fits(raw, opt):
             return raw
     raise Fail(path, f"expected {reg.describe(hint)}, got {short(raw)}", node, field)
-
-
-def _unit_string(raw: str, path: str, budget: Budget, node: Any, field: str) -> Any:
-    """A step count written with a unit in a dict (``"10%"``, ``"2 epochs"``, ``"5 steps"``),
-    resolved as in spec strings: a percentage of the mapping's own ``total_steps`` where it
-    gives a number, else of the parser's total; epochs with ``steps_per_epoch``."""
-    from lrkit.spec._convert import Converter
-    from lrkit.spec._parse import UNITS, Lit, tokenize
-
-    try:
-        toks = tokenize(raw.strip())
-    except SpecError:
-        return raw
-    kinds = [t.kind for t in toks]
-    if kinds == ["pct", "eof"]:
-        lit = Lit(1, "pct", toks[0].value, toks[0].text)
-    elif kinds == ["number", "name", "eof"] and toks[1].text in UNITS:
-        lit = Lit(1, "unit", (toks[0].value, UNITS[toks[1].text]), toks[0].text)
-    else:
-        return raw
-    own = node.get("total_steps") if isinstance(node, Mapping) else None
-    total = own if _is_real(own) and field != "total_steps" else budget.total
-    try:
-        return Converter(total, budget.steps_per_epoch).steps(lit, field)
-    except SpecError as exc:
-        message = str(exc).split(": ", 1)[-1]  # drop the column: a dict has a key path
-        raise Fail(path, message, node, field) from None
 
 
 def _number_string(raw: str, hint: Any) -> Any:

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import math
 import typing
+from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
+from lrkit.errors import SpecError
 from lrkit.spec import _registry as reg
-from lrkit.spec._build import Chain, Over, _elem_hint
+from lrkit.spec._build import Budget, Chain, Fail, Over, _elem_hint
 from lrkit.spec._parse import (
     _LITERALS,
+    UNITS,
     Arg,
     Call,
     ChainNode,
@@ -24,9 +27,10 @@ from lrkit.spec._parse import (
     Node,
     OverNode,
     _fail,
+    tokenize,
 )
 
-__all__ = ["Converter"]
+__all__ = ["Converter", "unit_string"]
 
 
 def _show(node: Node) -> str:
@@ -298,3 +302,28 @@ def _takes_str(hint: Any) -> bool:
     if hint is str or hint is Any:
         return True
     return any(_takes_str(a) for a in typing.get_args(hint))
+
+
+def unit_string(raw: str, path: str, budget: Budget, node: Any, field: str) -> Any:
+    """A step count written with a unit in a dict (``"10%"``, ``"2 epochs"``, ``"5 steps"``),
+    resolved as in spec strings: a percentage of the mapping's own ``total_steps`` where it
+    gives a number, else of the parser's total; epochs with ``steps_per_epoch``."""
+    try:
+        toks = tokenize(raw.strip())
+    except SpecError:
+        return raw
+    kinds = [t.kind for t in toks]
+    if kinds == ["pct", "eof"]:
+        lit = Lit(1, "pct", toks[0].value, toks[0].text)
+    elif kinds == ["number", "name", "eof"] and toks[1].text in UNITS:
+        lit = Lit(1, "unit", (toks[0].value, UNITS[toks[1].text]), toks[0].text)
+    else:
+        return raw
+    own = node.get("total_steps") if isinstance(node, Mapping) else None
+    own_total = isinstance(own, (int, float)) and not isinstance(own, bool)
+    total = own if own_total and field != "total_steps" else budget.total
+    try:
+        return Converter(total, budget.steps_per_epoch).steps(lit, field)
+    except SpecError as exc:
+        message = str(exc).split(": ", 1)[-1]  # drop the column: a dict has a key path
+        raise Fail(path, message, node, field) from None
