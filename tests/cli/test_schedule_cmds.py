@@ -216,3 +216,21 @@ def test_output_path_through_a_file_exits_2(tmp_path: Path) -> None:
     assert len(r.stderr.strip().splitlines()) == 1
     assert "f/v.csv" in r.stderr
     assert (tmp_path / "f").read_text() == "x"
+
+
+def test_reader_closing_the_pipe_is_not_an_error(tmp_path: Path) -> None:
+    # `lrkit export ... | head -2`: the reader leaves after two lines; lrkit exits quietly
+    import subprocess
+    import sys
+
+    from ._util import ENV
+
+    proc = subprocess.Popen([sys.executable, "-m", "lrkit", "export", "cosine over 1000000"],
+                            cwd=tmp_path, env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline() == b"step,lr\n"
+    proc.stdout.close()  # as `head` does
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0
+    assert err == ""

@@ -8,6 +8,7 @@ one line on stderr naming the problem; Ctrl-C exits with 130.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -67,6 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:  # SpecError, StateError included
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`lrkit show ... | head`): not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)  # no second error at exit's stdout flush
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except OSError as e:
         where = f"{e.filename}: " if e.filename else ""
         print(f"{prog}: error: {where}{e.strerror or e}", file=sys.stderr)
