@@ -102,7 +102,8 @@ def add_range_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--steps-per-epoch", type=positive_int("steps-per-epoch"), metavar="S",
-        help="optimizer updates per epoch (with --epochs; also puts epochs on the x axis)",
+        help="optimizer updates per epoch: for --epochs and for 'N epochs' in a spec "
+        "(also puts epochs on the x axis)",
     )
     g.add_argument(
         "--base-lr", type=positive_float("base-lr"), default=1.0, metavar="LR",

@@ -27,7 +27,9 @@ __all__ = ["add_parsers"]
 
 SPEC_HELP = (
     "a schedule spec, e.g. \"warmup(1500) then poly(power=0.9, end=1e-5) over 160000\" "
-    "(0.1x = relative to the base rate), or a .json/.yaml file with its dict form"
+    "(0.1x = relative to the base rate; step counts may be '10%%' of the total or 'N epochs' "
+    "with --steps-per-epoch), or a .json/.yaml file with its dict form; the language: "
+    "docs/spec.md"
 )
 
 
