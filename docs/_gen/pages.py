@@ -131,6 +131,14 @@ PAGES: tuple[Page, ...] = (
     Page("clamp", S.Clamp, "Clamp(Cosine(100), low=0.2)", 120),
     Page("repeat", S.Repeat, "Repeat(Linear(30, end=0.0), 30, times=3)", 120),
     Page("hold", S.Hold, "Hold(Cosine(100), after=60)", 120),
+    Page("shift", S.Shift, "Shift(Cosine(100, end=0.01), by=1)", 110, (
+        ("torch (OneCycleLR without a rise: pct_start * total_steps < 1)",
+         "from_torch(torch.optim.lr_scheduler.OneCycleLR(opt(), max_lr=1.0, total_steps=100, "
+         "pct_start=0.0, div_factor=1.0, final_div_factor=100.0))"),
+        ("Hugging Face (cosine_warmup_with_min_lr without warmup)",
+         'from_hf("cosine_warmup_with_min_lr", num_warmup_steps=0, num_training_steps=100, '
+         'min_lr_rate=0.01)'),
+    )),
 )
 
 # ---------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ equals the rate torch's scheduler writes after k calls of step()."""
 
 from __future__ import annotations
 
+import math
 import random
 import warnings
 from collections.abc import Callable
@@ -151,6 +152,37 @@ def test_polynomial_lr_with_zero_total_iters_keeps_the_base_rate() -> None:
     assert from_torch(L.PolynomialLR(_opt(0.1), total_iters=0))(5, base=0.1) == 0.1
 
 
+@settings(max_examples=25)
+@given(total=st.integers(1, 40), frac=st.floats(0.0, 0.999), three=st.booleans(),
+       anneal=st.sampled_from(["cos", "linear"]))
+def test_one_cycle_without_a_rise_matches_torch(total: int, frac: float, three: bool,
+                                                anneal: str) -> None:
+    """OneCycleLR with pct_start * total_steps < 1: torch puts every step in its last phase,
+    whose start (the end of the phase before it) is negative; it used to be refused."""
+    pct = frac / total
+
+    def make(o: torch.optim.Optimizer) -> Any:
+        return L.OneCycleLR(o, [1.0, 0.5], total_steps=total, pct_start=pct,
+                            anneal_strategy=anneal, div_factor=5.0, final_div_factor=50.0,
+                            three_phase=three)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref_opt = optimizer((0.1, 0.03))
+        ref = make(ref_opt)
+        ours = [from_torch(ref, group=g) for g in range(2)]
+    theirs = torch_rates(ref, ref_opt, total)
+    np.testing.assert_allclose(lrkit_rates(optimizer((0.1, 0.03)), ours, total), theirs,
+                               rtol=1e-10, atol=1e-15)
+    # the formula of torch's last phase, typed here: from max_lr (two phases) or
+    # max_lr / div_factor (three) at fraction (t - s) / (total - 1 - s)
+    s = 2 * pct * total - 2 if three else pct * total - 1
+    a, b = (0.2 if three else 1.0), 0.2 / 50
+    q = (0 - s) / (total - 1 - s)
+    want = b + (a - b) * (1 + math.cos(math.pi * q)) / 2 if anneal == "cos" else a + (b - a) * q
+    assert ours[0](0) == pytest.approx(want, rel=1e-12)
+
+
 def _child(kind: str, run: int, d: st.DrawFn) -> Callable[[torch.optim.Optimizer], Any]:
     """A SequentialLR child that runs ``run`` steps there without passing its own horizon
     (torch's cosine climbs back after T_max and OneCycleLR raises after total_steps; lrkit
@@ -173,10 +205,11 @@ def _child(kind: str, run: int, d: st.DrawFn) -> Callable[[torch.optim.Optimizer
         return lambda o: L.CosineAnnealingLR(o, max(run, 1), 1e-3)
     if kind == "sgdr":
         return lambda o: L.CosineAnnealingWarmRestarts(o, n, 2, 1e-4)
-    if kind == "onecycle":
+    if kind == "onecycle":  # pct_start 0.05: no rise (pct_start * total_steps < 1)
         total, three = max(run + 1, 8), d(st.booleans())
+        pct = d(st.sampled_from([0.3, 0.05]))
         return lambda o: L.OneCycleLR(o, [1.0, 0.5], total_steps=total, div_factor=4 / f,
-                                      three_phase=three)
+                                      pct_start=pct, three_phase=three)
     assert kind == "cyclic"
     return lambda o: L.CyclicLR(o, [0.01, 0.02], [0.1, 0.3], step_size_up=n,
                                 mode=d(st.sampled_from(["triangular", "triangular2"])))

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lrkit._validate import bad, check_int, check_number
+from lrkit.convert._torch import last_phase_only
 from lrkit.errors import ConfigError
 from lrkit.schedules import (
     Constant,
@@ -258,15 +259,24 @@ def _one(
         anneal = raw.get("anneal_strategy", "cos")
         if anneal not in ("cos", "linear"):
             raise bad(f"{path}.anneal_strategy", anneal, "'cos' or 'linear'")
-        try:
-            s = OneCycle(total, _num(raw, "eta_max", path, None, low=0, low_open=True), pct,
-                         _num(raw, "div_factor", path, 25.0, low=0, low_open=True),
-                         _num(raw, "final_div_factor", path, 1e4, low=0, low_open=True),
-                         anneal, bool(raw.get("three_phase", False)))
-        except ConfigError as e:  # the phases: name the user's entry, not OneCycle's field
-            raise bad(f"{path}.pct_start", pct, "a rise of more than one step "
-                      f"(pct_start * total_steps > 1, here {pct * total:g}): lrkit does not "
-                      "reproduce a one-cycle without a rise; use a larger pct_start") from e
+        peak = _num(raw, "eta_max", path, None, low=0, low_open=True)
+        div = _num(raw, "div_factor", path, 25.0, low=0, low_open=True)
+        final_div = _num(raw, "final_div_factor", path, 1e4, low=0, low_open=True)
+        three = bool(raw.get("three_phase", False))
+        rise_end = float(pct * total) - 1  # mmengine's end of the rise
+        if rise_end < 0:  # every step in the last phase, from where the one before ends
+            first = peak / div
+            start, top = (float(2 * pct * total) - 2, first) if three else (rise_end, peak)
+            s = last_phase_only(start, total - 1.0, top, first / final_div, anneal)
+        else:
+            try:
+                s = OneCycle(total, peak, pct, div, final_div, anneal, three)
+            except ConfigError as e:  # the phases: name the user's entry, not OneCycle's
+                why = ("a rise that does not end at step 0 (pct_start * total_steps != 1: "
+                       "mmengine divides by zero there)" if rise_end == 0 else
+                       "phases of positive length (mmengine runs a one-cycle whose later "
+                       "phase is empty only up to its end; lrkit does not reproduce it)")
+                raise bad(f"{path}.pct_start", pct, f"{why}: use another pct_start") from e
     # past T_max + 1 mmengine's chainable cosine adds a step of the base rate: no factor
     mult_form = _multiplicative(kind, raw) and not isinstance(s, Repeat)
     if math.isfinite(span) and kind not in ("LinearLR", "ConstantLR", "PolyLR"):

@@ -19,11 +19,12 @@ from lrkit.schedules import (
     Poly,
     Rel,
     Schedule,
+    Shift,
     StepDecay,
     Warmup,
 )
 
-__all__ = ["from_torch"]
+__all__ = ["from_torch", "last_phase_only"]
 
 def _absolute_types() -> tuple[type, ...]:
     from torch.optim import lr_scheduler as L
@@ -45,7 +46,10 @@ def from_torch(scheduler: Any, *, group: int = 0) -> Schedule:
     (one schedule for all groups); the absolute rates of ``OneCycleLR`` (``max_lr``) and
     ``CyclicLR`` (``base_lr``, ``max_lr``) are read for param group ``group``.
     Step :math:`k` of the result is the rate torch's scheduler sets after :math:`k` calls of
-    ``step()``. Two differences, both where torch's own closed form stops making sense:
+    ``step()``. A ``OneCycleLR`` whose rise ends before step 0 (``pct_start * total_steps
+    < 1``) runs its last phase from the (negative) step where the phase before it ends, as
+    torch does: a :class:`~lrkit.Shift` of that phase. Two differences, both where torch's
+    own closed form stops making sense:
     ``CosineAnnealingLR`` holds ``eta_min`` after ``T_max`` (torch climbs back up), and
     ``OneCycleLR`` holds its final rate after ``total_steps - 1`` (torch raises).
     ``ReduceLROnPlateau`` becomes :class:`~lrkit.Plateau` (its ``min_lr`` for ``group``):
@@ -60,8 +64,9 @@ def from_torch(scheduler: Any, *, group: int = 0) -> Schedule:
 
     Raises:
         ConfigError: a scheduler without a closed form (``LambdaLR``, ``MultiplicativeLR``,
-            ``ChainedScheduler``), a ``OneCycleLR`` whose rise lasts one step or less,
-            ``CyclicLR`` with a custom ``scale_fn``, or a bad ``group``.
+            ``ChainedScheduler``), a ``OneCycleLR`` with an empty phase after its rise
+            (``pct_start=1``, or a large ``pct_start`` with ``three_phase``), ``CyclicLR``
+            with a custom ``scale_fn``, or a bad ``group``.
 
     Example:
         >>> import torch
@@ -166,15 +171,33 @@ def _leaves(scheduler: Any) -> list[Any]:
     return [scheduler] if kids is None else [x for k in kids for x in _leaves(k)]
 
 
+def last_phase_only(start: float, end: float, first: float, last: float,
+                    anneal: str) -> Schedule:
+    """torch's (and mmengine's) one-cycle when every step is in its last phase, which
+    starts at ``start < 0`` (the end of the phase before it) and ends at ``end``: step
+    ``t`` anneals from ``first`` to ``last`` at fraction ``(t - start) / (end - start)``."""
+    length = end - start
+    phase = Cosine(length, peak=first, end=last) if anneal == "cos" else Linear(length, first,
+                                                                                last)
+    return Shift(phase, by=-start)
+
+
 def _one_cycle(sched: Any, g: int) -> Schedule:
     group = sched.optimizer.param_groups[g]
     phases = sched._schedule_phases
     total = sched.total_steps
+    anneal = getattr(sched, "_anneal_func_type", "cos")
+    if phases[0]["end_step"] < 0:
+        # pct_start * total_steps < 1: no step is in the rise (nor in the fall back of
+        # three phases), torch anneals every step in the last phase from its start
+        tail = phases[-1]
+        return last_phase_only(float(phases[-2]["end_step"]), float(tail["end_step"]),
+                               float(group[tail["start_lr"]]), float(group[tail["end_lr"]]),
+                               anneal)
     peak = float(group["max_lr"])
     div = peak / float(group["initial_lr"])
     final_div = float(group["initial_lr"]) / float(group["min_lr"])
     pct = (phases[0]["end_step"] + 1) / total
-    anneal = getattr(sched, "_anneal_func_type", "cos")
     return OneCycle(total, peak, pct, div, final_div, anneal, len(phases) == 3)
 
 

@@ -1,7 +1,17 @@
 """Closed-form schedules: primitives, warmup and combinators (no torch import here)."""
 
 from lrkit.schedules.base import Rel, Schedule, Value
-from lrkit.schedules.combine import Clamp, Hold, Join, Product, Repeat, Scale, Staircase, join
+from lrkit.schedules.combine import (
+    Clamp,
+    Hold,
+    Join,
+    Product,
+    Repeat,
+    Scale,
+    Shift,
+    Staircase,
+    join,
+)
 from lrkit.schedules.cosine import Cosine, CosineRestarts
 from lrkit.schedules.cyclic import Cyclic, OneCycle, OneCycleMomentum
 from lrkit.schedules.inverse_sqrt import InverseSqrt
@@ -37,6 +47,7 @@ __all__ = [
     "Repeat",
     "Scale",
     "Schedule",
+    "Shift",
     "SqrtDecay",
     "Staircase",
     "StepDecay",

@@ -47,6 +47,13 @@ def _warmup_rule(raw: Mapping[str, Any], total: float) -> dict[str, float]:
     return {"schedule": total - float(steps) if raw.get("mode", "prefix") == "prefix" else total}
 
 
+def _shift_rule(raw: Mapping[str, Any], total: float) -> dict[str, float]:
+    by = raw.get("by", 0.0)
+    if isinstance(by, bool) or not isinstance(by, numbers.Real):
+        return {"schedule": total}  # the constructor reports the bad value
+    return {"schedule": total + float(by)}
+
+
 def _pass_rule(raw: Mapping[str, Any], total: float) -> dict[str, float]:
     return {"schedule": total}
 
@@ -58,6 +65,7 @@ TOTAL_RULES: dict[str, TotalRule] = {
     "scale": _pass_rule,
     "staircase": _pass_rule,
     "clamp": _pass_rule,
+    "shift": _shift_rule,  # shift(f, d) over N: f runs N + d steps, d of them skipped
 }
 
 #: Short names, each mapped to the canonical kinds it may stand for (the first registered one
