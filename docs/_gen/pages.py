@@ -131,6 +131,11 @@ PAGES: tuple[Page, ...] = (
     Page("clamp", S.Clamp, "Clamp(Cosine(100), low=0.2)", 120),
     Page("repeat", S.Repeat, "Repeat(Linear(30, end=0.0), 30, times=3)", 120),
     Page("hold", S.Hold, "Hold(Cosine(100), after=60)", 120),
+    Page("lerp", S.Lerp, "Lerp(Constant(0.05), Clamp(InverseSqrt(10), low=0.05), "
+         "Join((Constant(1.0), Linear(20, 1.0, 0.0)), (80,)))", 120, (
+        ("timm (rsqrt with min_lr)", 'from_timm("rsqrt", num_epochs=100, stable_timescale=10, '
+                                     'decay_epochs=20, min_lr=0.05)'),
+    )),
     Page("shift", S.Shift, "Shift(Cosine(100, end=0.01), by=1)", 110, (
         ("torch (OneCycleLR without a rise: pct_start * total_steps < 1)",
          "from_torch(torch.optim.lr_scheduler.OneCycleLR(opt(), max_lr=1.0, total_steps=100, "

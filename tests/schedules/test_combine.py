@@ -1,4 +1,4 @@
-"""Combinators: Join / join, Scale, Product, Staircase, Clamp, Repeat, Hold, Shift."""
+"""Combinators: Join / join, Scale, Product, Lerp, Staircase, Clamp, Repeat, Hold, Shift."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from lrkit.schedules import (
     Constant,
     Cosine,
     Hold,
+    InverseSqrt,
     Join,
+    Lerp,
     Linear,
     Product,
     Rel,
@@ -150,3 +152,32 @@ def test_shift_spec_forms_round_trip() -> None:
     # a total reaches the schedule with the skipped steps: N + d, so the horizon is N
     assert parse_string("shift(cos(end=0.1x), 1) over 100") == s
     assert parse_string("shift(cos(end=0.1x), 1) over 100").horizon == 100
+
+
+@settings(max_examples=30)
+@given(t=st.floats(0.0, 50.0), floor=st.sampled_from([0.0, 0.05, 0.3]))
+def test_lerp_is_torch_lerp_of_the_three_schedules(t: float, floor: float) -> None:
+    """a + (b - a) * clip(w, 0, 1), typed here, and torch.lerp on the same values."""
+    a, b, w = Constant(floor), InverseSqrt(4.0, peak=1.0), Linear(40, start=1.2, end=-0.0)
+    s = Lerp(a, b, w)
+    wt = min(max(1.2 - 1.2 * min(t, 40) / 40, 0.0), 1.0)
+    bt = 1.0 / math.sqrt(1 + t / 4)
+    want = bt if wt >= 1 else floor + (bt - floor) * wt
+    assert s(t) == pytest.approx(want, rel=1e-13, abs=1e-16)
+    ref = torch.lerp(torch.tensor(floor, dtype=torch.float64),
+                     torch.tensor(bt, dtype=torch.float64), torch.tensor(wt, dtype=torch.float64))
+    assert s(t) == pytest.approx(float(ref), rel=1e-13, abs=1e-16)
+    assert s(t) >= min(floor, bt) - 1e-16
+
+
+def test_lerp_horizon_validation_and_spec_forms() -> None:
+    s = Lerp(Constant(0.1), Cosine(30), Linear(20, start=1.0, end=0.0))
+    assert s.horizon == 30
+    assert s(20) == 0.1  # weight 0 from its horizon on
+    assert s(0) == 1.0  # weight 1: exactly the end schedule
+    assert Lerp(Constant(0.1), InverseSqrt(3), Constant(0.5)).horizon is None
+    with pytest.raises(ConfigError, match="weight="):
+        Lerp(Constant(0.1), Cosine(30), 0.5)  # type: ignore[arg-type]
+    assert from_dict(to_dict(s)) == s
+    assert parse_string(to_string(s)) == s
+    assert parse_string("lerp(const(0.1), cos(30), linear(20, start=1, end=0))") == s

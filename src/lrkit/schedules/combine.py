@@ -1,4 +1,5 @@
-"""Combinators: join at boundaries, scale, multiply, staircase, clamp, repeat, hold, shift."""
+"""Combinators: join at boundaries, scale, multiply, interpolate, staircase, clamp, repeat,
+hold, shift."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from lrkit._validate import bad, check_int, check_number, check_sorted
 from lrkit.schedules._ops import Array, Ops
 from lrkit.schedules.base import Schedule
 
-__all__ = ["Clamp", "Hold", "Join", "Product", "Repeat", "Scale", "Shift", "Staircase", "join"]
+__all__ = ["Clamp", "Hold", "Join", "Lerp", "Product", "Repeat", "Scale", "Shift", "Staircase",
+           "join"]
 
 
 def offset_horizon(start: float, length: float) -> float:
@@ -184,6 +186,63 @@ class Product(Schedule):
     def horizon(self) -> float | None:
         hs = [s.horizon for s in self.schedules]
         return None if any(h is None for h in hs) else max(h for h in hs if h is not None)
+
+
+@dataclasses.dataclass(frozen=True)
+class Lerp(Schedule):
+    r"""Interpolate between two schedules by a third:
+    :math:`\eta_t = a(t) + \big(b(t) - a(t)\big)\, \bar w(t)`.
+
+    .. math:: \bar w(t) = \min(\max(w(t), 0), 1)
+
+    with :math:`a` = ``start``, :math:`b` = ``end`` and :math:`w` = ``weight`` (clipped to
+    :math:`[0, 1]`, so the value stays between :math:`a(t)` and :math:`b(t)`; exactly
+    :math:`b(t)` where :math:`w(t) \ge 1`). The arguments are in the order of
+    ``torch.lerp(start, end, weight)``. Use it to decay one schedule towards another (a
+    floor that is itself a schedule), or to cross-fade two schedules.
+
+    Args:
+        start: :math:`a`, the value where the weight is 0.
+        end: :math:`b`, the value where the weight is 1.
+        weight: :math:`w`.
+
+    Raises:
+        ConfigError: an argument that is not a Schedule.
+
+    Example:
+        >>> from lrkit.schedules.inverse_sqrt import InverseSqrt
+        >>> from lrkit.schedules.polynomial import Constant, Linear
+        >>> s = Lerp(Constant(0.1), InverseSqrt(1.0, peak=2.0), Linear(8, start=1.0, end=0.0))
+        >>> s(0), s(3), s(8), s(100)
+        (2.0, 0.6625, 0.1, 0.1)
+
+    Equivalent: timm ``rsqrt`` (``WSDLRScheduler(stable_fn="rsqrt")``) with ``lr_min=m``
+    decays its stable value :math:`\max(\eta / \sqrt{1 + t/\tau}, m)` towards ``m``:
+    ``Lerp(Constant(m), Clamp(InverseSqrt(tau), low=m), decay)`` (what
+    :func:`lrkit.convert.from_timm` gives).
+    """
+
+    kind = "lerp"
+    start: Schedule
+    end: Schedule
+    weight: Schedule
+
+    def __post_init__(self) -> None:
+        for name in ("start", "end", "weight"):
+            _check_schedule(name, getattr(self, name))
+
+    def _eval(self, t: Array, ops: Ops) -> Array:
+        a, b = self.start._eval(t, ops), self.end._eval(t, ops)
+        w = ops.clip(self.weight._eval(t, ops), 0.0, 1.0)
+        return ops.where(w >= 1.0, b, a + (b - a) * w)
+
+    @property
+    def horizon(self) -> float | None:
+        hs = [s.horizon for s in (self.start, self.end, self.weight)]
+        return None if any(h is None for h in hs) else max(h for h in hs if h is not None)
+
+    def milestones(self) -> dict[str, float]:
+        return {**self.start.milestones(), **self.end.milestones(), **self.weight.milestones()}
 
 
 @dataclasses.dataclass(frozen=True)
