@@ -8,8 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lrkit._validate import bad, check_int, check_number
-from lrkit.convert._torch import last_phase_only
-from lrkit.errors import ConfigError
+from lrkit.convert._torch import one_cycle_phases
 from lrkit.schedules import (
     Constant,
     Cosine,
@@ -263,20 +262,19 @@ def _one(
         div = _num(raw, "div_factor", path, 25.0, low=0, low_open=True)
         final_div = _num(raw, "final_div_factor", path, 1e4, low=0, low_open=True)
         three = bool(raw.get("three_phase", False))
-        rise_end = float(pct * total) - 1  # mmengine's end of the rise
-        if rise_end < 0:  # every step in the last phase, from where the one before ends
+        # mmengine's phase ends and values (as torch's OneCycleLR)
+        ends = [float(pct * total) - 1, float(2 * pct * total) - 2, total - 1.0] if three \
+            else [float(pct * total) - 1, total - 1.0]
+        if ends[0] == 0:
+            raise bad(f"{path}.pct_start", pct, "pct_start * total_steps != 1 (the rise would "
+                      "end at step 0, where mmengine divides by zero)")
+        if ends[0] > 0 and all(a < b for a, b in itertools.pairwise(ends)):
+            s = OneCycle(total, peak, pct, div, final_div, anneal, three)
+        else:  # no rise, or an empty phase after it: the phases as mmengine runs them
             first = peak / div
-            start, top = (float(2 * pct * total) - 2, first) if three else (rise_end, peak)
-            s = last_phase_only(start, total - 1.0, top, first / final_div, anneal)
-        else:
-            try:
-                s = OneCycle(total, peak, pct, div, final_div, anneal, three)
-            except ConfigError as e:  # the phases: name the user's entry, not OneCycle's
-                why = ("a rise that does not end at step 0 (pct_start * total_steps != 1: "
-                       "mmengine divides by zero there)" if rise_end == 0 else
-                       "phases of positive length (mmengine runs a one-cycle whose later "
-                       "phase is empty only up to its end; lrkit does not reproduce it)")
-                raise bad(f"{path}.pct_start", pct, f"{why}: use another pct_start") from e
+            values = [first, peak, first, first / final_div] if three else \
+                [first, peak, first / final_div]
+            s = one_cycle_phases(ends, values, anneal)
     # past T_max + 1 mmengine's chainable cosine adds a step of the base rate: no factor
     mult_form = _multiplicative(kind, raw) and not isinstance(s, Repeat)
     if math.isfinite(span) and kind not in ("LinearLR", "ConstantLR", "PolyLR"):
