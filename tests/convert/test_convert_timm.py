@@ -253,6 +253,8 @@ def test_refusals_say_what_to_write_instead() -> None:
         from_timm("wsd", num_epochs=10, decay_fn="exp")
     with pytest.raises(ConfigError, match=r"decay_fn='exp' is invalid.*'cosine'"):
         from_timm("rsqrt", num_epochs=10, warmup_epochs=2, decay_fn="exp")
+    with pytest.raises(ConfigError, match=r"decay_fn=<function.*callable decay.*'cosine'"):
+        from_timm("wsd", num_epochs=10, decay_fn=lambda frac: 1 - frac)
     with pytest.raises(ConfigError, match="stable_timescale=None is invalid"):
         from_timm("rsqrt", num_epochs=10)
     with pytest.raises(ConfigError, match="decay_epochs=12 is invalid"):

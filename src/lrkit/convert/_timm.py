@@ -269,9 +269,13 @@ def _wsd(
                   f"{'' if prefix else ' - warmup_epochs'}; it rounds to {decay})")
     fn = decay_fn or ("linear" if sched == "rsqrt" else "1-sqrt")
     if fn not in _WSD_DECAYS:
-        raise bad("decay_fn", decay_fn, "'linear', '1-sqrt', 'cosine' or 'power' (timm's "
-                  "'exp' decay, (r**frac - r) / (1 - r), has no lrkit form: use 'cosine', "
-                  "or build the whole schedule in lrkit, e.g. WSD(..., decay_shape='cosine'))")
+        allowed = "'linear', '1-sqrt', 'cosine' or 'power'"
+        if fn == "exp" or callable(fn):
+            what = "a callable decay has" if callable(fn) else \
+                "timm's 'exp' decay, (r**frac - r) / (1 - r), has"
+            allowed += (f" ({what} no lrkit form: use 'cosine', or build the whole schedule "
+                        "in lrkit, e.g. WSD(..., decay_shape='cosine'))")
+        raise bad("decay_fn", decay_fn, allowed)
     shape = _WSD_DECAYS[fn]
     # timm: lr = lr_min + (max(base * stable(t), lr_min) - lr_min) * decay(frac), after the
     # warmup (which is not floored): the stable value is floored at lr_min, and the decay
