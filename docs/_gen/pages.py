@@ -106,6 +106,11 @@ PAGES: tuple[Page, ...] = (
                          'decay_type="linear")'),
     )),
     Page("sqrt_decay", S.SqrtDecay, "SqrtDecay(100, end=0.0)", 120),
+    Page("exp_decay", S.ExpDecay, "ExpDecay(100, 0.1, end=0.0)", 120, (
+        ("timm (wsd, decay_fn='exp', the decay over all 100 epochs; epoch 0 is the base rate "
+         "timm sets at construction, here the same)",
+         'from_timm("wsd", num_epochs=100, decay_epochs=100, decay_fn="exp")'),
+    )),
     Page("warmup", S.Warmup, "Warmup(Cosine(180), 20)", 220, (
         ("Hugging Face", 'from_hf("cosine", num_warmup_steps=20, num_training_steps=200)'),
         ("timm (warmup_prefix=True)", 'from_timm("cosine", num_epochs=180, warmup_epochs=20, '

@@ -218,7 +218,8 @@ def timm_configs(draw: st.DrawFn) -> tuple[str, dict[str, Any], int, int]:
             room = n
         kw["decay_epochs"] = draw(st.one_of(st.integers(1, room),
                                             st.sampled_from([0.2, 0.5, 0.99])))
-        kw["decay_fn"] = draw(st.sampled_from([None, "linear", "cosine", "1-sqrt", "power"]))
+        kw["decay_fn"] = draw(st.sampled_from([None, "linear", "cosine", "1-sqrt", "power",
+                                               "exp"]))
         if sched == "rsqrt" and (kw["warmup_epochs"] == 0 or draw(st.booleans())):
             kw["stable_timescale"] = draw(st.integers(1, 4))
         if round(kw["decay_epochs"] * (room * (1 if on_epochs else upe))
@@ -249,17 +250,28 @@ def test_random_plateaus_match_real_timm(
 
 
 def test_refusals_say_what_to_write_instead() -> None:
-    with pytest.raises(ConfigError, match=r"decay_fn='exp' is invalid.*'cosine'"):
-        from_timm("wsd", num_epochs=10, decay_fn="exp")
-    with pytest.raises(ConfigError, match=r"decay_fn='exp' is invalid.*'cosine'"):
-        from_timm("rsqrt", num_epochs=10, warmup_epochs=2, decay_fn="exp")
-    with pytest.raises(ConfigError, match=r"decay_fn=<function.*callable decay.*'cosine'"):
+    with pytest.raises(ConfigError, match=r"decay_fn=<function.*callable decay.*WSD"):
         from_timm("wsd", num_epochs=10, decay_fn=lambda frac: 1 - frac)
     with pytest.raises(ConfigError, match="stable_timescale=None is invalid"):
         from_timm("rsqrt", num_epochs=10)
     with pytest.raises(ConfigError, match="decay_epochs=12 is invalid"):
         from_timm("wsd", num_epochs=10, decay_epochs=12)
     assert math.isclose(from_timm("none")(5, base=0.3), 0.3)
+
+
+@pytest.mark.parametrize("sched", ["wsd", "rsqrt"])
+def test_exp_decay_matches_timm(sched: str) -> None:
+    """decay_fn="exp" (used to be refused): timm's (r**frac - r) / (1 - r), r = 0.1, pulling
+    the stable value towards min_lr; checked against timm and the formula typed here."""
+    kw = {"num_epochs": 10, "warmup_epochs": 1, "warmup_lr": 1e-3, "min_lr": 1e-3,
+          "decay_epochs": 5, "decay_fn": "exp", "step_on_epochs": False}
+    check_against_timm(sched, kw, epochs=13, upe=3, scales=(None, 0.5, None))
+    s = from_timm(sched, updates_per_epoch=3, **kw)
+    for t in (20, 25, 29):  # updates: warmup 3, stable + decay 27, the decay its last 15
+        frac = (t - 3 - 12) / 15
+        top = 0.4 / math.sqrt(1 + (t - 3) / 3) if sched == "rsqrt" else 0.4
+        want = 1e-3 + (top - 1e-3) * (0.1**frac - 0.1) / 0.9
+        assert s(t, base=0.4) == pytest.approx(want, rel=1e-12), t
 
 
 @pytest.mark.parametrize("sched", ["wsd", "rsqrt"])

@@ -23,7 +23,7 @@ from lrkit.schedules.step import Exponential, MultiStep, StepDecay
 from lrkit.schedules.tanh import Tanh
 from lrkit.schedules.warmup import Warmup
 from lrkit.schedules.warp import TimeWarp
-from lrkit.schedules.wsd import WSD, SqrtDecay
+from lrkit.schedules.wsd import WSD, ExpDecay, SqrtDecay
 
 __all__ = [
     "WSD",
@@ -32,6 +32,7 @@ __all__ = [
     "Cosine",
     "CosineRestarts",
     "Cyclic",
+    "ExpDecay",
     "Exponential",
     "Hold",
     "InverseSqrt",
