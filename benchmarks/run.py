@@ -39,6 +39,7 @@ SUITES = [
     ("compile", "bench_compile"),
     ("gpu", "bench_gpu"),
     ("inspect", "bench_inspect"),
+    ("startup", "bench_startup"),
 ]
 
 SCRIPT_ARGS = {"bench_inspect": ["--params", "1000000", "--steps", "4"]}

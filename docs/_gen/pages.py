@@ -1,10 +1,13 @@
-"""Generate the schedule reference pages and figures of the documentation site.
+"""Generate the schedule reference pages and figures of the documentation.
 
-Used by the mkdocs hook (``docs/_gen/hook.py``) at build time and by
-``tests/docs/test_docs_examples.py``, which runs every ``python`` block of every page,
-generated ones included. Each page: the docstring (summary, formula, symbol key, args,
-raises, doctest), a plot generated here, and the equivalent configuration in torch / timm /
-Hugging Face / mmengine as an executable block that checks the conversion numerically.
+Run from the repository root after changing a schedule's docstring or the table below:
+``python docs/_gen/pages.py``. It writes ``docs/schedules/*.md``, ``docs/img/schedules/*.png``
+and ``docs/img/generated/effective_lr.png``; these are committed, so the links resolve on the
+code host too, and ``tests/docs/test_generated_pages.py`` fails when they are out of date.
+``tests/docs/test_docs_examples.py`` runs every ``python`` block of every page. Each page:
+the docstring (summary, formula, symbol key, args, raises, doctest), a plot generated here,
+and the equivalent configuration in torch / timm / Hugging Face / mmengine as an executable
+block that checks the conversion numerically.
 """
 
 from __future__ import annotations
@@ -12,7 +15,13 @@ from __future__ import annotations
 import inspect
 import io
 import re
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: import lrkit from the checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
 from lrkit import schedules as S
 from lrkit.schedules import Rel, Schedule
@@ -151,6 +160,9 @@ PAGES: tuple[Page, ...] = (
     )),
 )
 
+# PNGs without the matplotlib version in them: the same figure gives the same bytes
+_PNG_METADATA = {"Software": None}
+
 # ---------------------------------------------------------------------------------------
 _ROLE = re.compile(r":(?:class|meth|func|mod|data|attr):`~?([^`]+)`")
 _MATH = re.compile(r":math:`([^`]+)`")
@@ -240,7 +252,7 @@ def page_markdown(page: Page) -> str:
     md = [f"# {name}", "", f"`lrkit.{name}` (spec name `{page.cls.kind}`)", "",
           docstring_markdown(page.cls), "", "## Plot", "",
           f"![{name}](../img/schedules/{page.slug}.png)", "",
-          f"`{page.example}` over {page.steps} steps (base rate 1; generated at build time).",
+          f"`{page.example}` over {page.steps} steps (base rate 1).",
           "", "## The same schedule elsewhere", ""]
     if page.equivalents:
         md += ["| framework | configuration |", "|---|---|"]
@@ -274,7 +286,7 @@ def plot_png(page: Page) -> bytes:
     buf = io.BytesIO()
     FigureCanvasAgg(fig)
     fig.tight_layout()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format="png", metadata=_PNG_METADATA)
     return buf.getvalue()
 
 
@@ -282,7 +294,6 @@ def effective_lr_png(steps: int = 240) -> bytes:
     """The monitor's figure for the explainer: ``examples/effective_lr.py``'s run (StepLR's
     base rate and AdamW's applied rates), shorter."""
     import importlib.util
-    from pathlib import Path
 
     from lrkit.inspect import plot_effective_lr
 
@@ -295,7 +306,7 @@ def effective_lr_png(steps: int = 240) -> bytes:
     mon, _loss = example.train(steps, every=8)
     fig = plot_effective_lr(mon, figsize=(7.0, 4.5), dpi=80)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format="png", metadata=_PNG_METADATA)
     return buf.getvalue()
 
 
@@ -307,9 +318,32 @@ def generated_pages() -> dict[str, str]:
     return out
 
 
-def generated_images() -> dict[str, object]:
+def generated_images() -> dict[str, Callable[[], bytes]]:
     """Image path under docs/ -> a function producing its PNG bytes."""
-    out: dict[str, object] = {f"img/schedules/{p.slug}.png": (lambda p=p: plot_png(p))
-                              for p in PAGES}
+    out: dict[str, Callable[[], bytes]] = {
+        f"img/schedules/{p.slug}.png": (lambda p=p: plot_png(p)) for p in PAGES}
     out["img/generated/effective_lr.png"] = effective_lr_png
     return out
+
+
+def write(docs: Path, images: bool = True) -> list[Path]:
+    """Write the generated pages (and figures) under ``docs``; return the files changed."""
+    changed = []
+    items: list[tuple[str, Callable[[], bytes]]] = [
+        (path, (lambda text=text: text.encode())) for path, text in generated_pages().items()]
+    if images:
+        items += list(generated_images().items())
+    for path, make in items:
+        target = docs / path
+        data = make()
+        if target.is_file() and target.read_bytes() == data:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        changed.append(target)
+    return changed
+
+
+if __name__ == "__main__":
+    for f in write(Path(__file__).resolve().parents[1], images="--no-images" not in sys.argv):
+        print(f"wrote {f}")

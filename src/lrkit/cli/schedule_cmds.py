@@ -36,6 +36,13 @@ def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
         "plot", parents=[parent], help="draw schedules to a PNG/SVG file and the terminal",
         description="Draw one or more schedules (rate against step) to a PNG or SVG file and "
         "as text in the terminal, marking the end of warmup, the peak and the final value.",
+        examples=[
+            "lrkit plot 'warmup(100) then cosine over 1000' -o cosine.png",
+            "lrkit plot 'onecycle over 1000' 'warmup(50) then poly(power=0.9) over 1000' "
+            "--label onecycle --label poly --base-lr 0.01 --log -o two.svg",
+            "lrkit plot 'step(30, gamma=0.1)' --epochs 90 --steps-per-epoch 10 --no-terminal "
+            "-o step.png",
+        ],
     )
     p.add_argument("specs", nargs="+", metavar="SPEC", help=SPEC_HELP)
     add_range_options(p)
@@ -58,6 +65,10 @@ def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
         "show", parents=[parent], help="key facts of a schedule and its dict form",
         description="Print the key facts of a schedule (value at start, end of warmup, peak, "
         "milestones, end; total steps) as a table, and its dict form.",
+        examples=[
+            "lrkit show 'warmup(1500) then poly(power=0.9, end=1e-5) over 160000' --base-lr 0.01",
+            "lrkit show 'cosine(end=0.1x)' --epochs 10 --steps-per-epoch 100 --format json",
+        ],
     )
     s.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     add_range_options(s)
@@ -69,6 +80,10 @@ def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
         "export", parents=[parent], help="the values at every step as CSV or JSON",
         description="Write the schedule's value at steps 0..N (vectorized evaluation) as CSV "
         "(columns step, epoch when --steps-per-epoch is given, lr) or JSON.",
+        examples=[
+            "lrkit export 'warmup(10) then cosine over 100' -o cosine.csv",
+            "lrkit export 'onecycle over 50' --base-lr 0.1 --format json",
+        ],
     )
     e.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     add_range_options(e)
