@@ -403,7 +403,9 @@ _MAX = 1.7976931348623157e308
 class Shift(Schedule):
     r"""Start a schedule ``by`` steps into it: :math:`\eta_t = f(t + d)`, :math:`d \ge 0`.
 
-    Step 0 of the result is step :math:`d` of :math:`f` (:math:`d` may be fractional);
+    .. math:: \eta_t = f(t + d), \qquad h_{shift} = \max(h_f - d, 0)
+
+    with :math:`f` = ``schedule``, :math:`d` = ``by`` and :math:`h` the horizons. Step 0 of the result is step :math:`d` of :math:`f` (:math:`d` may be fractional);
     :math:`f`'s first :math:`d` steps are skipped, its milestones and horizon move
     :math:`d` earlier (those before :math:`d` are dropped). For the opposite, a delay,
     join a constant in front: ``Join((Constant(v), f), (d,))``.
