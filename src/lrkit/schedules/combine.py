@@ -405,10 +405,11 @@ class Shift(Schedule):
 
     .. math:: \eta_t = f(t + d), \qquad h_{shift} = \max(h_f - d, 0)
 
-    with :math:`f` = ``schedule``, :math:`d` = ``by`` and :math:`h` the horizons. Step 0 of the result is step :math:`d` of :math:`f` (:math:`d` may be fractional);
-    :math:`f`'s first :math:`d` steps are skipped, its milestones and horizon move
-    :math:`d` earlier (those before :math:`d` are dropped). For the opposite, a delay,
-    join a constant in front: ``Join((Constant(v), f), (d,))``.
+    with :math:`f` = ``schedule``, :math:`d` = ``by`` and :math:`h` the horizons. Step 0
+    of the result is step :math:`d` of :math:`f` (:math:`d` may be fractional):
+    :math:`f`'s first :math:`d` steps are skipped, its milestones move :math:`d` earlier
+    (those before :math:`d` are dropped). For the opposite, a delay, join a constant in
+    front: ``Join((Constant(v), f), (d,))``.
 
     Args:
         schedule: :math:`f`.
