@@ -97,8 +97,9 @@ def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
 
 def _evaluate(args: argparse.Namespace, specs: list[str]) -> tuple[list[Any], int, np.ndarray]:
     n_req = requested_steps(args)
-    schedules = [load_spec(s, n_req) for s in specs]
-    n = step_range(schedules, specs, n_req)
+    spe = args.steps_per_epoch
+    schedules = [load_spec(s, n_req, spe) for s in specs]
+    n = step_range(schedules, specs, n_req, spe)
     return schedules, n, np.arange(n + 1, dtype=np.float64)
 
 
