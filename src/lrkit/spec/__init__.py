@@ -60,8 +60,9 @@ Meaning:
   of the parsers. It fills ``total_steps`` where a schedule leaves it out: in a ``then``
   chain the last piece without ``total_steps`` gets what the other pieces leave, a prefix
   warmup of ``w`` steps leaves ``N - w`` to its schedule, ``scale``/``staircase``/``clamp``
-  pass it on. A schedule that needs ``total_steps`` and gets neither is an error; a total
-  with nothing to fill is ignored.
+  pass it on, ``shift(f, d)`` gives ``N + d`` to ``f`` (``d`` of them skipped). A schedule
+  that needs ``total_steps`` and gets neither is an error; a total with nothing to fill is
+  ignored.
 
 Examples:
     >>> from lrkit.schedules import Poly, Warmup

@@ -52,6 +52,13 @@ def _warmup_rule(raw: Mapping[str, Any], total: float) -> dict[str, float]:
     return {"schedule": total - w if raw.get("mode", "prefix") == "prefix" else total}
 
 
+def _shift_rule(raw: Mapping[str, Any], total: float) -> dict[str, float]:
+    by = raw.get("by", 0.0)
+    if isinstance(by, bool) or not isinstance(by, numbers.Real):
+        return {"schedule": total}  # the constructor reports the bad value
+    return {"schedule": total + float(by)}
+
+
 def _pass_rule(raw: Mapping[str, Any], total: float) -> dict[str, float]:
     return {"schedule": total}
 
@@ -63,6 +70,7 @@ TOTAL_RULES: dict[str, TotalRule] = {
     "scale": _pass_rule,
     "staircase": _pass_rule,
     "clamp": _pass_rule,
+    "shift": _shift_rule,  # shift(f, d) over N: f runs N + d steps, d of them skipped
 }
 
 #: Fields that count optimizer updates (steps): in a spec string they take units,
