@@ -38,6 +38,7 @@ SUITES = [
     ("vectorized", "bench_vectorized"),
     ("compile", "bench_compile"),
     ("gpu", "bench_gpu"),
+    ("spec", "bench_spec"),
     ("inspect", "bench_inspect"),
     ("startup", "bench_startup"),
     ("laws", "bench_laws"),

@@ -115,6 +115,11 @@ PAGES: tuple[Page, ...] = (
                          'decay_type="linear")'),
     )),
     Page("sqrt_decay", S.SqrtDecay, "SqrtDecay(100, end=0.0)", 120),
+    Page("exp_decay", S.ExpDecay, "ExpDecay(100, 0.1, end=0.0)", 120, (
+        ("timm (wsd, decay_fn='exp', the decay over all 100 epochs; epoch 0 is the base rate "
+         "timm sets at construction, here the same)",
+         'from_timm("wsd", num_epochs=100, decay_epochs=100, decay_fn="exp")'),
+    )),
     Page("warmup", S.Warmup, "Warmup(Cosine(180), 20)", 220, (
         ("Hugging Face", 'from_hf("cosine", num_warmup_steps=20, num_training_steps=200)'),
         ("timm (warmup_prefix=True)", 'from_timm("cosine", num_epochs=180, warmup_epochs=20, '
@@ -140,6 +145,19 @@ PAGES: tuple[Page, ...] = (
     Page("clamp", S.Clamp, "Clamp(Cosine(100), low=0.2)", 120),
     Page("repeat", S.Repeat, "Repeat(Linear(30, end=0.0), 30, times=3)", 120),
     Page("hold", S.Hold, "Hold(Cosine(100), after=60)", 120),
+    Page("lerp", S.Lerp, "Lerp(Constant(0.05), Clamp(InverseSqrt(10), low=0.05), "
+         "Join((Constant(1.0), Linear(20, 1.0, 0.0)), (80,)))", 120, (
+        ("timm (rsqrt with min_lr)", 'from_timm("rsqrt", num_epochs=100, stable_timescale=10, '
+                                     'decay_epochs=20, min_lr=0.05)'),
+    )),
+    Page("shift", S.Shift, "Shift(Cosine(100, end=0.01), by=1)", 110, (
+        ("torch (OneCycleLR without a rise: pct_start * total_steps < 1)",
+         "from_torch(torch.optim.lr_scheduler.OneCycleLR(opt(), max_lr=1.0, total_steps=100, "
+         "pct_start=0.0, div_factor=1.0, final_div_factor=100.0))"),
+        ("Hugging Face (cosine_warmup_with_min_lr without warmup)",
+         'from_hf("cosine_warmup_with_min_lr", num_warmup_steps=0, num_training_steps=100, '
+         'min_lr_rate=0.01)'),
+    )),
 )
 
 # PNGs without the matplotlib version in them: the same figure gives the same bytes

@@ -8,6 +8,7 @@ one line on stderr naming the problem; Ctrl-C exits with 130.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -62,12 +63,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         status = int(args.func(args))
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
     except UsageError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
     except ConfigError as e:  # SpecError, StateError included
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`lrkit show ... | head`): not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)  # no second error at exit's stdout flush
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except OSError as e:
         where = f"{e.filename}: " if e.filename else ""
         print(f"{prog}: error: {where}{e.strerror or e}", file=sys.stderr)

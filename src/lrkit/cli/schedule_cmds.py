@@ -27,7 +27,9 @@ __all__ = ["add_parsers"]
 
 SPEC_HELP = (
     "a schedule spec, e.g. \"warmup(1500) then poly(power=0.9, end=1e-5) over 160000\" "
-    "(0.1x = relative to the base rate), or a .json/.yaml file with its dict form"
+    "(0.1x = relative to the base rate; step counts may be '10%%' of the total or 'N epochs' "
+    "with --steps-per-epoch), or a .json/.yaml file with its dict form; the language: "
+    "docs/spec.md"
 )
 
 
@@ -97,8 +99,9 @@ def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
 
 def _evaluate(args: argparse.Namespace, specs: list[str]) -> tuple[list[Any], int, np.ndarray]:
     n_req = requested_steps(args)
-    schedules = [load_spec(s, n_req) for s in specs]
-    n = step_range(schedules, specs, n_req)
+    spe = args.steps_per_epoch
+    schedules = [load_spec(s, n_req, spe) for s in specs]
+    n = step_range(schedules, specs, n_req, spe)
     return schedules, n, np.arange(n + 1, dtype=np.float64)
 
 

@@ -55,17 +55,18 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import functools
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from lrkit._validate import bad, check_int, check_number
+from lrkit._validate import MAX_INT, bad, check_int, check_number
 from lrkit.schedules._ops import Array, Ops
 from lrkit.schedules.base import Rel, Schedule, Value, check_value, resolve
 from lrkit.schedules.combine import Hold, Join, Staircase
 from lrkit.schedules.polynomial import Constant
 
-__all__ = ["PolynomialLR", "SegmenterPoly", "segmenter_schedule"]
+__all__ = ["PolynomialLR", "Segmenter", "SegmenterPoly", "segmenter_schedule"]
 
 
 class _PythonOps(Ops):
@@ -204,8 +205,8 @@ def _config(
 ) -> tuple[int, int, int, float, float]:
     """Validate Segmenter's arguments; ``iter_*`` are truncated with ``int()`` as it does."""
     s = check_int("step_size", step_size, low=1)
-    m_raw = check_number("iter_max", iter_max, low=1.0)
-    w_raw = check_number("iter_warmup", iter_warmup, low=0.0)
+    m_raw = check_number("iter_max", iter_max, low=1.0, high=float(MAX_INT))
+    w_raw = check_number("iter_warmup", iter_warmup, low=0.0, high=float(MAX_INT))
     m, w = int(m_raw), int(w_raw)
     if w > m:
         raise bad("iter_warmup", iter_warmup, f"a number <= iter_max={m} after int()")
@@ -255,11 +256,82 @@ def segmenter_schedule(
     start=min_lr, mode="overlap")`` apart from the step-0 and ``step_size`` quirks.
     """
     s, w, m, p, lo = _config(step_size, iter_warmup, iter_max, power, min_lr)
+    return _compose(s, w, m, p, lo, Rel(1.0))
+
+
+def _compose(s: int, w: int, m: int, p: float, end: Value, peak: Value) -> Schedule:
     if s > m:
-        return Constant(Rel(1.0))
-    curve = SegmenterPoly(total_steps=m, power=p, warmup_steps=w, peak=Rel(1.0), end=lo)
+        return Constant(peak)
+    curve = SegmenterPoly(total_steps=m, power=p, warmup_steps=w, peak=peak, end=end)
     decay = Hold(Staircase(curve, step_size=s), after=m)
-    return Join((Constant(Rel(1.0)), decay), boundaries=(s,), local=False)
+    return Join((Constant(peak), decay), boundaries=(s,), local=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class Segmenter(Schedule):
+    r"""Segmenter's whole ``PolynomialLR`` sequence as one schedule kind (spec ``segmenter``).
+
+    The rates of :func:`segmenter_schedule` (formula in :mod:`lrkit.compat.segmenter`), with
+    lrkit's names for Segmenter's arguments, so that it has a spec form that parses:
+    ``segmenter(160000, power=0.9, end=1e-5)`` or ``segmenter(power=0.9, end=1e-5) over
+    160000``.
+
+    Args:
+        total_steps: ``iter_max``, the decay horizon :math:`M` (an integer >= 1; includes
+            the warmup).
+        power: ``power``, :math:`p` (> 0; default 0.9, Segmenter's ``poly_power``).
+        warmup_steps: ``iter_warmup``, :math:`W` (an integer in ``[0, total_steps]``).
+        end: ``min_lr``, the floor :math:`m` (absolute, default 0).
+        step_size: ``step_size``, update the rate every ``step_size`` steps (integer >= 1).
+        peak: the base rate (default: the group's own, as Segmenter).
+
+    Raises:
+        ConfigError: a value outside those ranges, naming the parameter.
+
+    Example:
+        >>> s = Segmenter(total_steps=4, power=1.0, warmup_steps=2)
+        >>> [s(k, base=0.1) for k in range(6)]
+        [0.1, 0.025, 0.05, 0.025, 0.0, 0.0]
+
+    Equivalent: ``segm.optim.scheduler.PolynomialLR(opt, step_size, iter_warmup=W,
+    iter_max=M, power=p, min_lr=m)``; the drop-in :class:`PolynomialLR` steps it bit for bit.
+    """
+
+    kind = "segmenter"
+    total_steps: int
+    power: float = 0.9
+    warmup_steps: int = 0
+    end: Value = 0.0
+    step_size: int = 1
+    peak: Value = Rel(1.0)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        total = check_int("total_steps", self.total_steps, low=1)
+        warmup = check_int("warmup_steps", self.warmup_steps, low=0)
+        if warmup > total:
+            raise bad("warmup_steps", self.warmup_steps, f"at most total_steps={total}")
+        set_(self, "total_steps", total)
+        set_(self, "warmup_steps", warmup)
+        set_(self, "step_size", check_int("step_size", self.step_size, low=1))
+        set_(self, "power", check_number("power", self.power, low=0, low_open=True))
+        set_(self, "end", check_value("end", self.end))
+        set_(self, "peak", check_value("peak", self.peak))
+
+    @functools.cached_property
+    def _inner(self) -> Schedule:
+        return _compose(self.step_size, self.warmup_steps, self.total_steps, self.power,
+                        self.end, self.peak)
+
+    def _eval(self, t: Array, ops: Ops) -> Array:
+        return self._inner._eval(t, ops)
+
+    @property
+    def horizon(self) -> float | None:
+        return self._inner.horizon
+
+    def milestones(self) -> dict[str, float]:
+        return {"warmup_end": float(self.warmup_steps)} if self.warmup_steps else {}
 
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from lrkit._validate import bad, check_choice, check_int
 from lrkit.errors import ConfigError, StateError
 from lrkit.schedules.base import Schedule
 from lrkit.schedules.plateau import Plateau, PlateauTracker
-from lrkit.torch._args import ScheduleArg, Spec, has_plateau
+from lrkit.torch._args import ScheduleArg, Spec, check_no_lr_scale, has_plateau
 from lrkit.torch._fields import FIELDS, canonical_field, slot_for
 from lrkit.torch._plan import Entry, GroupPlan, Layout
 from lrkit.torch.device import DeviceStepper
@@ -198,6 +198,8 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
             sched = spec.for_group(index, late=late)
             if sched is None:
                 continue
+            if field == "lr" and spec.per is None:
+                check_no_lr_scale(index, group)
             slot = slot_for(field, group, index)
             base = slot.initial(group, f"param_groups[{index}]")
             self._check_plateau(field, index, sched)
@@ -499,3 +501,4 @@ def _as_float(value: Any) -> float:
     if isinstance(value, torch.Tensor):
         return float(value.detach().cpu().reshape(-1)[0])
     return float(value)
+

@@ -100,7 +100,7 @@ def _presets(total: int, per_epoch: int) -> dict[str, ScheduleChoice]:
     out = {k: ScheduleChoice(k, v) for k, v in specs.items()}
     out["segmenter"] = ScheduleChoice(
         "segmenter",
-        f"PolynomialLR(step_size=1, iter_warmup=0, iter_max={total}, power=0.9, min_lr=1e-5)",
+        f"segmenter({total}, power=0.9, end=1e-05)",
         kind="segmenter",
     )
     order = ("setr", "segmenter", "poly-warmup", "step", "cosine-warmup", "onecycle")
