@@ -47,7 +47,8 @@ def test_start_leaves_out_an_early_transient() -> None:
     for k, v in ANN.items():
         assert f.params[k] == pytest.approx(v, rel=0.05), k
     assert f.runs[0]["fit_points"] == min(200, np.count_nonzero(runs[0].steps >= 400))
-    bad = fit(runs, "annealing", bootstrap=0)
+    with pytest.warns(LawWarning, match="undetermined"):  # the plateau spoils the fit
+        bad = fit(runs, "annealing", bootstrap=0)
     assert abs(bad.params["alpha"] / ANN["alpha"] - 1) > 0.05
 
 
