@@ -125,6 +125,7 @@ class Monitor:
         self._writer: Any = None
         self._csv_started = False
         self._snapshot: dict[Tensor, Tensor] | None = None
+        self._stepped: set[Tensor] | None = None  # params with a gradient at the last step
         self._handles: list[Any] = []
 
     # -- hooking -------------------------------------------------------------------------
@@ -139,8 +140,7 @@ class Monitor:
             self._pre()
 
         self._handles.append(self.optimizer.register_step_post_hook(post))
-        if self.updates == "snapshot":
-            self._handles.append(self.optimizer.register_step_pre_hook(pre))
+        self._handles.append(self.optimizer.register_step_pre_hook(pre))
         return self
 
     def detach(self) -> None:
@@ -153,7 +153,11 @@ class Monitor:
         return step == 1 or step % self.every == 0
 
     def _pre(self) -> None:
-        if self._due(self.steps + 1):
+        if not self._due(self.steps + 1):
+            return
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        self._stepped = {p for p in params if p.grad is not None}
+        if self.updates == "snapshot":
             self._snapshot = {
                 p: p.detach().clone() for g in self.optimizer.param_groups for p in g["params"]
             }
@@ -176,7 +180,7 @@ class Monitor:
             return {p: p.detach() - old for p, old in snap.items()}
         if self.updates == "derive":
             try:
-                return dict(last_update(self.optimizer))
+                return dict(last_update(self.optimizer, stepped=self._stepped))
             except RuntimeError:  # a rule needs param.grad and it is gone
                 return None
         return None
@@ -189,7 +193,9 @@ class Monitor:
             names=self.names,
             per_param=self.per_param,
             bins_per_decade=self.bpd,
+            stepped=self._stepped,
         )
+        self._stepped = None
         lrs = [g["lr"] for g in self.optimizer.param_groups]
         recs = []
         for key, s in sums.items():

@@ -6,11 +6,16 @@ bins; exact minimum and maximum are tracked separately and bound every estimate)
 quantiles of 100M elements would need a sort; the histogram is one pass with a fixed-size
 result and no host synchronisation.
 
-**Accuracy.** The estimate for quantile :math:`q` interpolates geometrically inside the bin
-holding the order statistic of rank :math:`q(n-1)`. For rates inside the histogram range it is
-within a factor :math:`10^{1/B}` of that order statistic and within :math:`10^{2/B}` of
-``numpy.quantile(x, q)`` (linear method, whose two neighbouring order statistics may fall in
-adjacent bins); :math:`B` = ``bins_per_decade``, default 100: 2.3 % and 4.7 %.
+**Accuracy.** Let :math:`x_{(0)} \\le \\dots \\le x_{(n-1)}` be the rates and
+:math:`k = \\lfloor q(n-1) \\rfloor`. The estimate for quantile :math:`q` interpolates
+geometrically inside the bin holding :math:`x_{(k)}`, so for rates inside the histogram range it
+is within a factor :math:`10^{1/B}` of :math:`x_{(k)}`, which is
+``numpy.quantile(x, q, method="lower")`` (:math:`B` = ``bins_per_decade``; default 100: 2.3 %,
+up to the rounding of :math:`\\log_{10}` at a bin edge); it also lies in ``[min, max]``.
+It is *not* close to numpy's default (linear) quantile when :math:`x_{(k)}` and
+:math:`x_{(k+1)}` are far apart: for rates ``[1e-3, 1e-1]`` and ``q=0.5`` the estimate is
+about ``1e-3`` (the lower order statistic), numpy's default ``0.0505``. With many elements
+the two order statistics are close and so are the answers.
 
 All statistics stay tensors on the optimizer's device until read: a :class:`Summary` copies
 its few tensors to the host once, on first access of a value.
@@ -19,7 +24,7 @@ its few tensors to the host once, on first access of a value.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -212,6 +217,7 @@ def summarize(
     names: dict[Tensor, str] | Iterable[tuple[str, Tensor]] | None = None,
     per_param: bool = False,
     bins_per_decade: int = 100,
+    stepped: Collection[Tensor] | None = None,
 ) -> dict[int | str, Summary]:
     """Summaries of the effective rates, per group (key: group index) or per named parameter.
 
@@ -222,6 +228,8 @@ def summarize(
         names: ``model.named_parameters()`` (or a param -> name dict) for ``per_param``.
         per_param: one summary per parameter, keyed by name (or ``"g{group}.{index}"``).
         bins_per_decade: histogram resolution.
+        stepped: the parameters the last step updated (see :func:`lrkit.inspect.iter_rates`);
+            parameters the last step skipped are left out of the summaries.
 
     Raises:
         UnsupportedOptimizerError, NoStatisticsError: as :func:`effective_rates`.
@@ -230,7 +238,9 @@ def summarize(
         names = {p: n for n, p in names}
     by: dict[int | str, Summarizer] = {}
     counter: dict[int, int] = {}
-    for pr in iter_rates(optimizer):
+    for pr in iter_rates(optimizer, stepped=stepped):
+        if pr.skipped:
+            continue
         _add(by, pr, names, per_param, counter, updates, bins_per_decade)
     return {k: s.result(k) for k, s in by.items()}
 
