@@ -19,6 +19,7 @@ from lrkit.inspect.effective import (
     effective_rates,
     iter_rates,
     last_update,
+    track,
 )
 from lrkit.inspect.monitor import DEFAULT_EVERY, Monitor, Record
 from lrkit.inspect.summary import QUANTILES, Histogram, Summarizer, Summary, summarize
@@ -41,6 +42,7 @@ __all__ = [
     "plot_effective_lr",
     "plot_histograms",
     "summarize",
+    "track",
 ]
 
 

@@ -87,14 +87,18 @@ nesterov SGD) ``param.grad``, which must not have been zeroed yet; it solves the
 
 from __future__ import annotations
 
+import inspect
+import weakref
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from lrkit.inspect.rules import RULES, NoStatisticsError, RuleResult, Scalar, _Ctx
+from lrkit.inspect.rules import RULES, NoStatisticsError, RuleOut, RuleResult, Scalar, _Ctx
+from lrkit.inspect.rules_more import MORE_RULES
+from lrkit.inspect.rules_thirdparty import THIRDPARTY_NAMES, thirdparty_rules
 
 __all__ = [
     "SUPPORTED_OPTIMIZERS",
@@ -104,6 +108,7 @@ __all__ = [
     "effective_rates",
     "iter_rates",
     "last_update",
+    "track",
 ]
 
 class UnsupportedOptimizerError(TypeError):
@@ -145,6 +150,8 @@ class ParamRates:
     sign: float
     skipped: bool = False
     grad: Tensor | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    update_fn: Callable[[], Tensor] | None = field(default=None, repr=False)
 
     @property
     def needs_grad(self) -> bool:
@@ -171,18 +178,83 @@ def _dense_grad(p: Tensor) -> Tensor | None:
     return torch.view_as_real(grad) if torch.is_complex(grad) else grad
 
 
-#: Names of the optimizers whose effective rates lrkit computes.
-SUPPORTED_OPTIMIZERS: tuple[str, ...] = tuple(f"torch.optim.{k.__name__}" for k in RULES)
+#: Names of the optimizers whose effective rates lrkit computes (the third-party ones when
+#: their package is installed and imported).
+SUPPORTED_OPTIMIZERS: tuple[str, ...] = (
+    *(f"torch.optim.{k.__name__}" for k in (*RULES, *MORE_RULES)),
+    *THIRDPARTY_NAMES,
+)
+
+
+def _step_fn(cls: type) -> Any:
+    """The class's own ``step``, unwrapped (torch wraps it with hooks on first use)."""
+    fn = cls.__dict__.get("step")
+    return inspect.unwrap(fn) if fn is not None else None
 
 
 def _rule_for(optimizer: torch.optim.Optimizer) -> Callable[[_Ctx], RuleResult]:
-    rule = RULES.get(type(optimizer))
-    if rule is None:
-        raise UnsupportedOptimizerError(
-            f"optimizer {type(optimizer).__module__}.{type(optimizer).__qualname__} is not "
-            f"supported; supported: {', '.join(SUPPORTED_OPTIMIZERS)}"
+    rules: dict[type, Callable[[_Ctx], RuleResult]] = {
+        **RULES, **MORE_RULES, **thirdparty_rules()
+    }
+    cls = type(optimizer)
+    rule = rules.get(cls)
+    if rule is None:  # a subclass is accepted only if it keeps its base's step
+        base = next((b for b in cls.__mro__[1:] if b in rules), None)
+        overrides = base is not None and any(
+            (_step_fn(k) not in (None, _step_fn(base))) or "_init_group" in k.__dict__
+            for k in cls.__mro__[: cls.__mro__.index(base)]
         )
+        if base is not None and not overrides:
+            rule = rules[base]
+        else:
+            why = (
+                f" (a subclass of {base.__module__}.{base.__qualname__} that overrides its "
+                "update: lrkit cannot know the new rule)"
+                if base is not None
+                else ""
+            )
+            raise UnsupportedOptimizerError(
+                f"optimizer {cls.__module__}.{cls.__qualname__} is not supported{why}; "
+                f"supported: {', '.join(SUPPORTED_OPTIMIZERS)}"
+            )
     return rule
+
+
+_TRACKED: weakref.WeakKeyDictionary[torch.optim.Optimizer, dict[str, Any]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def track(optimizer: torch.optim.Optimizer) -> Any:
+    """Record, before every ``optimizer.step()``, what the step is about to overwrite.
+
+    Some optimizers overwrite a quantity their step used (Prodigy's ``d``, ASGD's ``eta``),
+    and which parameters a step skips is only visible before it. The hook keeps those few
+    scalars (and the set of parameters with a gradient) so that :func:`effective_rates` and
+    :func:`last_update` are exact afterwards. :meth:`lrkit.inspect.Monitor.attach` calls it.
+
+    Returns:
+        the hook handle (``.remove()`` stops tracking).
+    """
+
+    def pre(opt: torch.optim.Optimizer, *_: Any) -> None:
+        groups = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
+        lr_max = max((float(g["lr"]) for g in opt.param_groups), default=0.0)
+        for g in groups:
+            g["lr_max"] = lr_max
+        state = {}
+        for g in opt.param_groups:
+            for p in g["params"]:
+                st = opt.state.get(p)
+                if st and "eta" in st:
+                    state[p] = {"eta": float(st["eta"])}
+        _TRACKED[opt] = {
+            "stepped": {p for g in opt.param_groups for p in g["params"] if p.grad is not None},
+            "groups": groups,
+            "state": state,
+        }
+
+    return optimizer.register_step_pre_hook(pre)
 
 
 def _decoupled(optimizer: torch.optim.Optimizer, group: dict[str, Any]) -> bool:
@@ -197,6 +269,9 @@ def _stepped_set(
     """The parameters the last step moved, when known; ``None`` when it cannot be told."""
     if stepped is not None:
         return stepped
+    tracked = _TRACKED.get(optimizer)
+    if tracked is not None:
+        return tracked["stepped"]  # type: ignore[no-any-return]
     params = [p for g in optimizer.param_groups for p in g["params"]]
     with_grad = [p for p in params if p.grad is not None]
     return set(with_grad) if with_grad else None  # all None: after zero_grad, unknowable
@@ -220,6 +295,9 @@ def iter_rates(
     """
     rule = _rule_for(optimizer)
     moved = _stepped_set(optimizer, stepped)
+    tracked = _TRACKED.get(optimizer) or {}
+    pre_groups = tracked.get("groups", [])
+    pre_states = tracked.get("state", {})
     found = False
     first_error: NoStatisticsError | None = None
     for gi, group in enumerate(optimizer.param_groups):
@@ -232,24 +310,37 @@ def iter_rates(
             if torch.is_complex(p):
                 state = {k: _real(v) for k, v in state.items()}
             grad = _dense_grad(p)
+            mask = None
+            if p.grad is not None and p.grad.is_sparse:
+                mask = _real(torch.zeros_like(p.detach(), dtype=torch.bool))
+                mask[tuple(p.grad.detach().coalesce().indices())] = True
+            ctx = _Ctx(group, state, _real(p.detach()), lr, sign, grad,
+                       pre_groups[gi] if gi < len(pre_groups) else None,
+                       pre_states.get(p), mask)
             try:
-                rate, gcoef, rest = rule(_Ctx(group, state, _real(p.detach()), lr, sign, grad))
+                out = rule(ctx)
             except NoStatisticsError as err:
                 first_error = first_error or err
                 continue
             found = True
+            if not isinstance(out, RuleOut):
+                out = RuleOut(*out)
+            dec = out.decoupled if out.decoupled is not None else (lr * wd if decoupled else 0.0)
+            cpl = out.coupled if out.coupled is not None else (0.0 if decoupled else wd)
             yield ParamRates(
                 param=p,
                 group=gi,
                 lr=lr,
-                rate=rate,
-                decoupled_decay=lr * wd if decoupled else 0.0,
-                grad_coef=gcoef,
-                rest=rest,
-                coupled_decay=0.0 if decoupled else wd,
+                rate=out.rate,
+                decoupled_decay=dec,
+                grad_coef=out.grad_coef,
+                rest=out.rest,
+                coupled_decay=cpl,
                 sign=sign,
                 skipped=moved is not None and p not in moved,
                 grad=grad,
+                info=out.info,
+                update_fn=out.update,
             )
     if not found:
         raise NoStatisticsError(
@@ -319,6 +410,8 @@ def update_of(pr: ParamRates) -> Tensor:
     """The last step's change of one parameter, from its :class:`ParamRates`."""
     if pr.skipped:
         return torch.zeros_like(pr.param.detach())
+    if pr.update_fn is not None:
+        return _as_param(pr, pr.update_fn())
     if pr.grad_coef is None and pr.rest is not None and not _nonzero(pr.decoupled_decay):
         return _as_param(pr, (pr.rest * pr.rate).neg_())
     direction, p_old = _direction_and_old(pr)

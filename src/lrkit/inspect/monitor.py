@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from lrkit.inspect.effective import iter_rates, last_update
+from lrkit.inspect.effective import iter_rates, last_update, track
 from lrkit.inspect.summary import QUANTILES, Summarizer, Summary, summarize
 
 __all__ = ["DEFAULT_EVERY", "Monitor", "Record"]
@@ -139,6 +139,7 @@ class Monitor:
         def pre(*_: Any) -> None:
             self._pre()
 
+        self._handles.append(track(self.optimizer))  # before the pre hook: both see the grads
         self._handles.append(self.optimizer.register_step_post_hook(post))
         self._handles.append(self.optimizer.register_step_pre_hook(pre))
         return self

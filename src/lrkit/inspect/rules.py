@@ -19,20 +19,49 @@ last place of the parameter's dtype (``docs/effective_lr.md`` states the tested 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor
 
 Scalar = float | Tensor
-RuleResult = tuple[Tensor, "Scalar | None", "Tensor | None"]
-
-__all__ = ["RULES", "NoStatisticsError", "RuleResult", "Scalar", "_Ctx", "uses_foreach"]
 
 
 class NoStatisticsError(RuntimeError):
     """The optimizer has no statistics yet (no ``optimizer.step()`` has been taken)."""
+
+
+@dataclass(frozen=True)
+class RuleOut:
+    """What a rule found for one parameter, beyond ``(rate, grad_coef, rest)``.
+
+    ``decoupled`` overrides the group's decoupled decay coefficient (``lr * weight_decay``);
+    ``coupled`` the coupled one; ``update`` computes the last change itself (optimizers whose
+    change is not ``-rate * direction - decay * p_old``); ``info`` holds the per-optimizer
+    quantities a per-element rate does not capture (Muon's adjusted rate, Prodigy's ``d``).
+    """
+
+    rate: Tensor
+    grad_coef: Scalar | None
+    rest: Tensor | None
+    decoupled: Scalar | None = None
+    coupled: float | None = None
+    update: Callable[[], Tensor] | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+RuleResult = tuple[Tensor, "Scalar | None", "Tensor | None"] | RuleOut
+
+__all__ = [
+    "RULES",
+    "NoStatisticsError",
+    "RuleOut",
+    "RuleResult",
+    "Scalar",
+    "_Ctx",
+    "uses_foreach",
+]
 
 
 @dataclass(frozen=True)
@@ -43,6 +72,9 @@ class _Ctx:
     lr: Scalar
     sign: float
     grad: Tensor | None  # dense, real view; None when absent
+    pre: dict[str, Any] | None = None  # the group as it was before the last step (track())
+    pre_state: dict[str, Any] | None = None  # this parameter's scalars before the last step
+    grad_mask: Tensor | None = None  # a sparse gradient's support (bool), else None
 
 
 def _need(state: dict[str, Any], *keys: str) -> None:
