@@ -21,11 +21,12 @@ from lrkit.inspect.effective import (
     last_update,
     track,
 )
-from lrkit.inspect.monitor import DEFAULT_EVERY, Monitor, Record
+from lrkit.inspect.monitor import DEFAULT_EVERY, DEFAULT_SAMPLE, Monitor, Record
 from lrkit.inspect.summary import QUANTILES, Histogram, Summarizer, Summary, summarize
 
 __all__ = [
     "DEFAULT_EVERY",
+    "DEFAULT_SAMPLE",
     "QUANTILES",
     "SUPPORTED_OPTIMIZERS",
     "Histogram",

@@ -97,7 +97,7 @@ import torch
 from torch import Tensor
 
 from lrkit.inspect.rules import RULES, NoStatisticsError, RuleOut, RuleResult, Scalar, _Ctx
-from lrkit.inspect.rules_more import MORE_RULES
+from lrkit.inspect.rules_more import MORE_RULES, WHOLE_TENSOR_RULES
 from lrkit.inspect.rules_thirdparty import THIRDPARTY_NAMES, thirdparty_rules
 
 __all__ = [
@@ -152,6 +152,8 @@ class ParamRates:
     grad: Tensor | None = None
     info: dict[str, Any] = field(default_factory=dict)
     update_fn: Callable[[], Tensor] | None = field(default=None, repr=False)
+    values: Tensor | None = field(default=None, repr=False)
+    take: Callable[[Tensor], Tensor] | None = field(default=None, repr=False)
 
     @property
     def needs_grad(self) -> bool:
@@ -277,8 +279,29 @@ def _stepped_set(
     return set(with_grad) if with_grad else None  # all None: after zero_grad, unknowable
 
 
+_BLOCK = 64  # elements per contiguous block of a sample (whole cache lines)
+
+
+def _sampler(numel: int, budget: int) -> Callable[[Any], Any]:
+    """A systematic sample: ``ceil(budget / 64)`` blocks of 64 elements, evenly spaced."""
+    blocks = numel // _BLOCK
+    want = max(1, -(-budget // _BLOCK))
+    step = max(1, blocks // want)
+
+    def take(t: Any) -> Any:
+        if isinstance(t, Tensor) and t.dim() > 0 and t.numel() == numel:
+            flat = t.reshape(-1)[: blocks * _BLOCK].view(blocks, _BLOCK)
+            return flat[::step][:want].reshape(-1)
+        return t
+
+    return take
+
+
 def iter_rates(
-    optimizer: torch.optim.Optimizer, *, stepped: Collection[Tensor] | None = None
+    optimizer: torch.optim.Optimizer,
+    *,
+    stepped: Collection[Tensor] | None = None,
+    sample: int | None = None,
 ) -> Iterator[ParamRates]:
     """Yield :class:`ParamRates` parameter by parameter (lazily, for one-pass summaries).
 
@@ -292,6 +315,10 @@ def iter_rates(
             without one were skipped (torch leaves them alone). After ``zero_grad()`` every
             gradient is ``None`` and every stateful parameter counts as stepped; pass the set
             (or use :class:`lrkit.inspect.Monitor`, which records it before each step).
+        sample: at most about this many elements per parameter: a larger (contiguous)
+            parameter is read on a systematic sample, ``ceil(sample / 64)`` blocks of 64
+            consecutive elements evenly spaced through it (elementwise rules only: Muon and
+            Adafactor always read whole tensors). ``None``: every element.
     """
     rule = _rule_for(optimizer)
     moved = _stepped_set(optimizer, stepped)
@@ -314,7 +341,18 @@ def iter_rates(
             if p.grad is not None and p.grad.is_sparse:
                 mask = _real(torch.zeros_like(p.detach(), dtype=torch.bool))
                 mask[tuple(p.grad.detach().coalesce().indices())] = True
-            ctx = _Ctx(group, state, _real(p.detach()), lr, sign, grad,
+            values = _real(p.detach())
+            take = None
+            if (
+                sample is not None
+                and values.numel() > max(int(sample), _BLOCK)
+                and rule not in WHOLE_TENSOR_RULES
+                and values.is_contiguous()
+            ):
+                take = _sampler(values.numel(), int(sample))
+                state = {key: take(v) for key, v in state.items()}
+                values, grad, mask = take(values), take(grad), take(mask)
+            ctx = _Ctx(group, state, values, lr, sign, grad,
                        pre_groups[gi] if gi < len(pre_groups) else None,
                        pre_states.get(p), mask)
             try:
@@ -341,6 +379,8 @@ def iter_rates(
                 grad=grad,
                 info=out.info,
                 update_fn=out.update,
+                values=values,
+                take=take,
             )
     if not found:
         raise NoStatisticsError(
@@ -377,7 +417,7 @@ def effective_rates(
 
 def _direction_and_old(pr: ParamRates) -> tuple[Tensor, Tensor]:
     """Solve the update rule for the pre-step parameter; return (direction, p_old)."""
-    p = _real(pr.param.detach())
+    p = pr.values if pr.values is not None else _real(pr.param.detach())
     rest = pr.rest if pr.rest is not None else torch.zeros((), dtype=p.dtype, device=p.device)
     if pr.grad_coef is None:
         gpart = torch.zeros((), dtype=p.dtype, device=p.device)
@@ -401,14 +441,19 @@ def _nonzero(x: Scalar) -> bool:
 
 
 def _as_param(pr: ParamRates, delta: Tensor) -> Tensor:
-    if torch.is_complex(pr.param):
+    if torch.is_complex(pr.param) and pr.take is None:
         return torch.view_as_complex(delta.contiguous())
     return delta
 
 
 def update_of(pr: ParamRates) -> Tensor:
-    """The last step's change of one parameter, from its :class:`ParamRates`."""
+    """The last step's change of one parameter, from its :class:`ParamRates`.
+
+    Shaped like the parameter; when sampled, the (real, flat) sampled elements.
+    """
     if pr.skipped:
+        if pr.take is not None and pr.values is not None:
+            return torch.zeros_like(pr.values)
         return torch.zeros_like(pr.param.detach())
     if pr.update_fn is not None:
         return _as_param(pr, pr.update_fn())

@@ -10,8 +10,17 @@ asked, to a CSV file and to TensorBoard (``torch.utils.tensorboard``, imported o
 Writers read values in batches of ``flush_every`` records, so the device is synchronised once
 per batch, not per record.
 
-The default stride :data:`DEFAULT_EVERY` keeps the overhead below 10 % of the optimizer step of
-a 10M-parameter Adam model on CPU (``benchmarks/bench_inspect.py``).
+A record reads, per parameter, a systematic sample of at most about :data:`DEFAULT_SAMPLE`
+elements (``sample=None`` reads all), so its cost does not grow with the model: on a
+100M-parameter AdamW model on CPU one record costs well under the time of reading the
+optimizer state once, and at the default stride :data:`DEFAULT_EVERY` far below 1 % of the
+optimizer step (``benchmarks/bench_inspect.py``, BENCHMARKS.md). Reading every element costs
+about a hundred state reads on CPU (about 10 % of the step at the default stride).
+
+Per named parameter (``per_param=True``), each record also holds the per-layer picture:
+``log10_update_to_weight`` (:math:`\\log_{10}` RMS(Δp)/RMS(p), read against roughly −3),
+the median and p90 effective rate, and ``update_grad_cosine`` (cosine between Δp and the
+gradient); :func:`lrkit.inspect.plot.plot_layer_heatmap` draws them over training.
 """
 
 from __future__ import annotations
@@ -25,10 +34,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from lrkit.inspect.effective import iter_rates, last_update, track
+from lrkit.inspect.effective import iter_rates, track
 from lrkit.inspect.summary import QUANTILES, Summarizer, Summary, summarize
 
-__all__ = ["DEFAULT_EVERY", "Monitor", "Record"]
+__all__ = ["DEFAULT_EVERY", "DEFAULT_SAMPLE", "Monitor", "Record"]
 
 #: Default recording stride (optimizer steps between records).
 DEFAULT_EVERY = 100
@@ -43,7 +52,12 @@ _FIELDS = [
     "max",
     "update_rms",
     "update_to_weight",
+    "log10_update_to_weight",
+    "update_grad_cosine",
 ]
+
+#: Default per-parameter element budget of one record (a strided sample beyond it).
+DEFAULT_SAMPLE = 1 << 14
 
 
 @dataclass
@@ -77,6 +91,11 @@ class Monitor:
         flush_every: records buffered before the writers read and write them.
         bins_per_decade: histogram resolution.
         quantiles: the quantiles :meth:`quantiles_now` returns (default p10, p50, p90).
+        sample: per-parameter element budget of a record: larger parameters are summarised
+            on a systematic sample (see :func:`lrkit.inspect.iter_rates`), each element
+            weighted by the number it stands for,
+            which bounds the cost of a record whatever the model size. ``None``: every element
+            (exact quantiles within the histogram's bound, exact extremes).
 
     Example:
         >>> import torch
@@ -102,6 +121,7 @@ class Monitor:
         flush_every: int = 10,
         bins_per_decade: int = 100,
         quantiles: tuple[float, ...] = (0.1, 0.5, 0.9),
+        sample: int | None = DEFAULT_SAMPLE,
     ) -> None:
         if not isinstance(every, int) or every < 1:
             raise ValueError(f"every={every!r} is invalid: expected an integer >= 1")
@@ -119,6 +139,9 @@ class Monitor:
         self.flush_every = max(1, int(flush_every))
         self.bpd = bins_per_decade
         self.quantiles = tuple(float(q) for q in quantiles)
+        if sample is not None and (not isinstance(sample, int) or sample < 1):
+            raise ValueError(f"sample={sample!r} is invalid: expected an integer >= 1 or None")
+        self.sample = sample
         self.history: list[Record] = []
         self.steps = 0
         self._pending: list[Record] = []
@@ -173,18 +196,13 @@ class Monitor:
 
     __call__ = step
 
-    def _updates(self) -> dict[Tensor, Tensor] | None:
+    def _updates(self) -> dict[Tensor, Tensor] | str | None:
         if self.updates == "snapshot":
             snap, self._snapshot = self._snapshot, None
             if snap is None:
                 return None
             return {p: p.detach() - old for p, old in snap.items()}
-        if self.updates == "derive":
-            try:
-                return dict(last_update(self.optimizer, stepped=self._stepped))
-            except RuntimeError:  # a rule needs param.grad and it is gone
-                return None
-        return None
+        return self.updates  # "derive" (per parameter, on the sample) or None
 
     def record(self) -> list[Record]:
         """Record now, regardless of the stride (at the current step count)."""
@@ -195,6 +213,7 @@ class Monitor:
             per_param=self.per_param,
             bins_per_decade=self.bpd,
             stepped=self._stepped,
+            sample=self.sample,
         )
         self._stepped = None
         lrs = [g["lr"] for g in self.optimizer.param_groups]

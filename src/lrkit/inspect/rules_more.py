@@ -40,7 +40,7 @@ from torch import Tensor
 
 from lrkit.inspect.rules import NoStatisticsError, RuleOut, RuleResult, _Ctx, _need
 
-__all__ = ["MORE_RULES"]
+__all__ = ["MORE_RULES", "WHOLE_TENSOR_RULES"]
 
 
 def _need_grad(c: _Ctx, who: str) -> Tensor:
@@ -208,3 +208,6 @@ def more_rules() -> dict[type[torch.optim.Optimizer], Any]:
 
 
 MORE_RULES = more_rules()
+
+#: Rules that need whole tensors (matrix algebra, factored statistics): never subsampled.
+WHOLE_TENSOR_RULES = frozenset({_muon, _adafactor})
