@@ -21,15 +21,18 @@ from lrkit.inspect.effective import (
     last_update,
     track,
 )
+from lrkit.inspect.layers import LAYER_FIELDS, LayerFlags, flag_layers, layer_matrix
 from lrkit.inspect.monitor import DEFAULT_EVERY, DEFAULT_SAMPLE, Monitor, Record
 from lrkit.inspect.summary import QUANTILES, Histogram, Summarizer, Summary, summarize
 
 __all__ = [
     "DEFAULT_EVERY",
     "DEFAULT_SAMPLE",
+    "LAYER_FIELDS",
     "QUANTILES",
     "SUPPORTED_OPTIMIZERS",
     "Histogram",
+    "LayerFlags",
     "Monitor",
     "NoStatisticsError",
     "ParamRates",
@@ -38,17 +41,20 @@ __all__ = [
     "Summary",
     "UnsupportedOptimizerError",
     "effective_rates",
+    "flag_layers",
     "iter_rates",
     "last_update",
+    "layer_matrix",
     "plot_effective_lr",
     "plot_histograms",
+    "plot_layer_heatmap",
     "summarize",
     "track",
 ]
 
 
 def __getattr__(name: str) -> Any:  # the plotting functions pull in matplotlib: load lazily
-    if name in ("plot_effective_lr", "plot_histograms"):
+    if name in ("plot_effective_lr", "plot_histograms", "plot_layer_heatmap"):
         from lrkit.inspect import plot
 
         return getattr(plot, name)

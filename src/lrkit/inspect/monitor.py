@@ -37,7 +37,7 @@ from torch import Tensor
 from lrkit.inspect.effective import iter_rates, track
 from lrkit.inspect.summary import QUANTILES, Summarizer, Summary, summarize
 
-__all__ = ["DEFAULT_EVERY", "DEFAULT_SAMPLE", "Monitor", "Record"]
+__all__ = ["DEFAULT_EVERY", "DEFAULT_SAMPLE", "TENSORBOARD_LAYOUT", "Monitor", "Record"]
 
 #: Default recording stride (optimizer steps between records).
 DEFAULT_EVERY = 100
@@ -55,6 +55,23 @@ _FIELDS = [
     "log10_update_to_weight",
     "update_grad_cosine",
 ]
+
+#: TensorBoard's custom-scalars layout the monitor writes: the base rate against the
+#: effective median, and the per-layer picture (one line per group or named parameter).
+TENSORBOARD_LAYOUT: dict[str, dict[str, list[Any]]] = {
+    "lrkit rates": {
+        "base rate (lr) and effective median (p50)": [
+            "Multiline", [r"lr/[^/]+/lr$", r"lr/[^/]+/p50$"]],
+        "effective p10 .. p90": ["Multiline", [r"lr/[^/]+/p10$", r"lr/[^/]+/p90$"]],
+    },
+    "lrkit per layer": {
+        "log10 RMS(update) / RMS(weight)  (about -3)": [
+            "Multiline", [r"lr/[^/]+/log10_update_to_weight$"]],
+        "median effective rate": ["Multiline", [r"lr/[^/]+/p50$"]],
+        "p90 effective rate": ["Multiline", [r"lr/[^/]+/p90$"]],
+        "cosine(update, gradient)": ["Multiline", [r"lr/[^/]+/update_grad_cosine$"]],
+    },
+}
 
 #: Default per-parameter element budget of one record (a strided sample beyond it).
 DEFAULT_SAMPLE = 1 << 14
@@ -280,6 +297,7 @@ class Monitor:
                     "tensorboard_dir needs the tensorboard package: pip install lrkit[tensorboard]"
                 ) from err
             self._writer = SummaryWriter(log_dir=str(self.tensorboard_dir))
+            self._writer.add_custom_scalars(TENSORBOARD_LAYOUT)
         return self._writer
 
     def close(self) -> None:
