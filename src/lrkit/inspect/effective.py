@@ -227,16 +227,27 @@ _TRACKED: weakref.WeakKeyDictionary[torch.optim.Optimizer, dict[str, Any]] = (
 )
 
 
-def track(optimizer: torch.optim.Optimizer) -> Any:
-    """Record, before every ``optimizer.step()``, what the step is about to overwrite.
+class _Handles:
+    def __init__(self, *handles: Any) -> None:
+        self.handles = handles
 
-    Some optimizers overwrite a quantity their step used (Prodigy's ``d``, ASGD's ``eta``),
-    and which parameters a step skips is only visible before it. The hook keeps those few
-    scalars (and the set of parameters with a gradient) so that :func:`effective_rates` and
-    :func:`last_update` are exact afterwards. :meth:`lrkit.inspect.Monitor.attach` calls it.
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+
+def track(optimizer: torch.optim.Optimizer) -> Any:
+    """Record, around every ``optimizer.step()``, what the step overwrites or skips.
+
+    Some optimizers overwrite a quantity their step used (Prodigy's ``d``, ASGD's ``eta``):
+    a pre-step hook keeps those few scalars. Which parameters a step updated (those with a
+    gradient) is read by a post-step hook, so that closures computing the gradients inside
+    ``step()`` (Lightning, LBFGS-style loops) count. :func:`effective_rates` and
+    :func:`last_update` are then exact afterwards, even after ``zero_grad()``.
+    :meth:`lrkit.inspect.Monitor.attach` calls it.
 
     Returns:
-        the hook handle (``.remove()`` stops tracking).
+        a handle whose ``.remove()`` stops tracking.
     """
 
     def pre(opt: torch.optim.Optimizer, *_: Any) -> None:
@@ -250,13 +261,13 @@ def track(optimizer: torch.optim.Optimizer) -> Any:
                 st = opt.state.get(p)
                 if st and "eta" in st:
                     state[p] = {"eta": float(st["eta"])}
-        _TRACKED[opt] = {
-            "stepped": {p for g in opt.param_groups for p in g["params"] if p.grad is not None},
-            "groups": groups,
-            "state": state,
-        }
+        _TRACKED[opt] = {"groups": groups, "state": state, "stepped": None}
 
-    return optimizer.register_step_pre_hook(pre)
+    def post(opt: torch.optim.Optimizer, *_: Any) -> None:
+        rec = _TRACKED.setdefault(opt, {"groups": [], "state": {}})
+        rec["stepped"] = {p for g in opt.param_groups for p in g["params"] if p.grad is not None}
+
+    return _Handles(optimizer.register_step_pre_hook(pre), optimizer.register_step_post_hook(post))
 
 
 def _decoupled(optimizer: torch.optim.Optimizer, group: dict[str, Any]) -> bool:
@@ -272,7 +283,7 @@ def _stepped_set(
     if stepped is not None:
         return stepped
     tracked = _TRACKED.get(optimizer)
-    if tracked is not None:
+    if tracked is not None and tracked.get("stepped") is not None:
         return tracked["stepped"]  # type: ignore[no-any-return]
     params = [p for g in optimizer.param_groups for p in g["params"]]
     with_grad = [p for p in params if p.grad is not None]

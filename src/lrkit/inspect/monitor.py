@@ -91,6 +91,16 @@ class Record:
         lr = float(self.lr) if isinstance(self.lr, Tensor) else self.lr
         return {"step": self.step, "group": self.group, "lr": lr, **self.summary.as_dict()}
 
+    def metrics(self, prefix: str = "lr") -> dict[str, float]:
+        """Flat scalars for a logger: ``{prefix}/{group}/base`` (the rate the step used) and
+        ``{prefix}/{group}/{p50, mean, log10_update_to_weight, ...}`` (fields present)."""
+        row = self.row()
+        out = {f"{prefix}/{self.group}/base": float(row["lr"])}
+        for key, value in row.items():
+            if key not in ("step", "group", "lr") and value is not None:
+                out[f"{prefix}/{self.group}/{key}"] = float(value)
+        return out
+
 
 class Monitor:
     """Record base and effective rates of an optimizer during training.
@@ -165,7 +175,6 @@ class Monitor:
         self._writer: Any = None
         self._csv_started = False
         self._snapshot: dict[Tensor, Tensor] | None = None
-        self._stepped: set[Tensor] | None = None  # params with a gradient at the last step
         self._handles: list[Any] = []
 
     # -- hooking -------------------------------------------------------------------------
@@ -179,7 +188,7 @@ class Monitor:
         def pre(*_: Any) -> None:
             self._pre()
 
-        self._handles.append(track(self.optimizer))  # before the pre hook: both see the grads
+        self._handles.append(track(self.optimizer))  # its post hook runs before ours
         self._handles.append(self.optimizer.register_step_post_hook(post))
         self._handles.append(self.optimizer.register_step_pre_hook(pre))
         return self
@@ -194,11 +203,7 @@ class Monitor:
         return step == 1 or step % self.every == 0
 
     def _pre(self) -> None:
-        if not self._due(self.steps + 1):
-            return
-        params = [p for g in self.optimizer.param_groups for p in g["params"]]
-        self._stepped = {p for p in params if p.grad is not None}
-        if self.updates == "snapshot":
+        if self._due(self.steps + 1) and self.updates == "snapshot":
             self._snapshot = {
                 p: p.detach().clone() for g in self.optimizer.param_groups for p in g["params"]
             }
@@ -229,10 +234,8 @@ class Monitor:
             names=self.names,
             per_param=self.per_param,
             bins_per_decade=self.bpd,
-            stepped=self._stepped,
             sample=self.sample,
         )
-        self._stepped = None
         lrs = [g["lr"] for g in self.optimizer.param_groups]
         recs = []
         for key, s in sums.items():
