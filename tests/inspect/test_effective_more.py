@@ -203,3 +203,17 @@ def test_unsupported_and_subclasses() -> None:
     p.grad = torch.ones(2)
     opt.step()
     assert float(effective_rates(opt)[0].rate[0]) == pytest.approx(0.1, rel=1e-6)
+
+
+def test_schedule_advice_warnings() -> None:
+    from lrkit.inspect import Monitor, ScheduleAdviceWarning, advice
+
+    p = torch.nn.Parameter(torch.ones(2, 2))
+    with pytest.warns(ScheduleAdviceWarning, match=r"no decay schedule.*optimizer\.train\(\)"):
+        Monitor(schedulefree.AdamWScheduleFree([p]))
+    with pytest.warns(ScheduleAdviceWarning, match=r"lr \* d"):
+        Monitor(prodigyopt.Prodigy([p]))
+    with pytest.warns(ScheduleAdviceWarning, match="no effect"):
+        Monitor(torch.optim.Rprop([p]))
+    assert advice(torch.optim.AdamW([p])) == []
+    assert any("2-D" in a for a in advice(torch.optim.Muon([p])))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lrkit.inspect.advice import ScheduleAdviceWarning, advice
 from lrkit.inspect.effective import (
     SUPPORTED_OPTIMIZERS,
     NoStatisticsError,
@@ -37,9 +38,11 @@ __all__ = [
     "NoStatisticsError",
     "ParamRates",
     "Record",
+    "ScheduleAdviceWarning",
     "Summarizer",
     "Summary",
     "UnsupportedOptimizerError",
+    "advice",
     "effective_rates",
     "flag_layers",
     "iter_rates",

@@ -34,6 +34,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from lrkit.inspect.advice import warn_advice
 from lrkit.inspect.effective import iter_rates, track
 from lrkit.inspect.summary import QUANTILES, Summarizer, Summary, summarize
 
@@ -157,6 +158,7 @@ class Monitor:
                 f"updates={updates!r} is invalid: expected 'derive', 'snapshot' or None"
             )
         self.optimizer = optimizer
+        warn_advice(optimizer)
         self.every = every
         self.names = {p: n for n, p in named_parameters} if named_parameters else None
         self.per_param = per_param
