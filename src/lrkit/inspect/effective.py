@@ -154,6 +154,7 @@ class ParamRates:
     update_fn: Callable[[], Tensor] | None = field(default=None, repr=False)
     values: Tensor | None = field(default=None, repr=False)
     take: Callable[[Tensor], Tensor] | None = field(default=None, repr=False)
+    numel: int = 0
 
     @property
     def needs_grad(self) -> bool:
@@ -170,11 +171,17 @@ def _real(x: Any) -> Any:
     return torch.view_as_real(x) if isinstance(x, Tensor) and torch.is_complex(x) else x
 
 
+def _local(x: Any) -> Any:
+    """This rank's shard of a DTensor (FSDP2); anything else unchanged."""
+    to_local = getattr(x, "to_local", None)
+    return to_local() if to_local is not None and type(x).__name__ == "DTensor" else x
+
+
 def _dense_grad(p: Tensor) -> Tensor | None:
     grad = p.grad
     if grad is None:
         return None
-    grad = grad.detach()
+    grad = _local(grad.detach())
     if grad.is_sparse:
         grad = grad.to_dense()  # sums duplicate indices, as torch's coalesce() does
     return torch.view_as_real(grad) if torch.is_complex(grad) else grad
@@ -331,6 +338,8 @@ def iter_rates(
             consecutive elements evenly spaced through it (elementwise rules only: Muon and
             Adafactor always read whole tensors). ``None``: every element.
     """
+    if type(optimizer).__name__ == "ZeroRedundancyOptimizer":  # this rank's partition
+        optimizer = getattr(optimizer, "optim")  # noqa: B009
     rule = _rule_for(optimizer)
     moved = _stepped_set(optimizer, stepped)
     tracked = _TRACKED.get(optimizer) or {}
@@ -344,7 +353,7 @@ def iter_rates(
         decoupled = _decoupled(optimizer, group)
         sign = -1.0 if group.get("maximize", False) else 1.0
         for p in group["params"]:
-            state = optimizer.state.get(p, {})
+            state = {k: _local(v) for k, v in optimizer.state.get(p, {}).items()}
             if torch.is_complex(p):
                 state = {k: _real(v) for k, v in state.items()}
             grad = _dense_grad(p)
@@ -352,7 +361,8 @@ def iter_rates(
             if p.grad is not None and p.grad.is_sparse:
                 mask = _real(torch.zeros_like(p.detach(), dtype=torch.bool))
                 mask[tuple(p.grad.detach().coalesce().indices())] = True
-            values = _real(p.detach())
+            values = _real(_local(p.detach()))
+            local_numel = values.numel()
             take = None
             if (
                 sample is not None
@@ -392,6 +402,7 @@ def iter_rates(
                 update_fn=out.update,
                 values=values,
                 take=take,
+                numel=local_numel,
             )
     if not found:
         raise NoStatisticsError(
@@ -463,7 +474,7 @@ def update_of(pr: ParamRates) -> Tensor:
     Shaped like the parameter; when sampled, the (real, flat) sampled elements.
     """
     if pr.skipped:
-        if pr.take is not None and pr.values is not None:
+        if pr.values is not None and (pr.take is not None or _local(pr.param) is not pr.param):
             return torch.zeros_like(pr.values)
         return torch.zeros_like(pr.param.detach())
     if pr.update_fn is not None:

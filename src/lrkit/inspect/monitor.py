@@ -35,6 +35,7 @@ import torch
 from torch import Tensor
 
 from lrkit.inspect.advice import warn_advice
+from lrkit.inspect.distributed import is_sharded, merge_summaries
 from lrkit.inspect.effective import iter_rates, track
 from lrkit.inspect.summary import QUANTILES, Summarizer, Summary, summarize
 
@@ -103,6 +104,15 @@ class Record:
         return out
 
 
+def _world() -> int:
+    try:
+        import torch.distributed as dist
+
+        return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    except (ImportError, RuntimeError):  # pragma: no cover
+        return 1
+
+
 class Monitor:
     """Record base and effective rates of an optimizer during training.
 
@@ -119,6 +129,13 @@ class Monitor:
         flush_every: records buffered before the writers read and write them.
         bins_per_decade: histogram resolution.
         quantiles: the quantiles :meth:`quantiles_now` returns (default p10, p50, p90).
+        distributed: merge the ranks' summaries (one collective per record, see
+            :mod:`lrkit.inspect.distributed`) so that every rank, rank 0 included, holds the
+            global numbers. ``None`` (default): when the optimizer is sharded
+            (``ZeroRedundancyOptimizer``, FSDP2 DTensor parameters) and a process group of
+            several ranks is initialised. Records must then happen at the same steps on
+            every rank (the hooks of :meth:`attach` do that).
+        dist_timeout: seconds a record waits for the other ranks before raising.
         sample: per-parameter element budget of a record: larger parameters are summarised
             on a systematic sample (see :func:`lrkit.inspect.iter_rates`), each element
             weighted by the number it stands for,
@@ -150,6 +167,8 @@ class Monitor:
         bins_per_decade: int = 100,
         quantiles: tuple[float, ...] = (0.1, 0.5, 0.9),
         sample: int | None = DEFAULT_SAMPLE,
+        distributed: bool | None = None,
+        dist_timeout: float = 300.0,
     ) -> None:
         if not isinstance(every, int) or every < 1:
             raise ValueError(f"every={every!r} is invalid: expected an integer >= 1")
@@ -171,6 +190,16 @@ class Monitor:
         if sample is not None and (not isinstance(sample, int) or sample < 1):
             raise ValueError(f"sample={sample!r} is invalid: expected an integer >= 1 or None")
         self.sample = sample
+        if distributed is None:
+            distributed = is_sharded(optimizer) and _world() > 1
+        self.distributed = bool(distributed)
+        self.dist_timeout = float(dist_timeout)
+        if self.distributed and self.names is None:  # keys must agree across ranks
+            self.names = {
+                p: f"g{gi}.{pi}"
+                for gi, g in enumerate(optimizer.param_groups)
+                for pi, p in enumerate(g["params"])
+            }
         self.history: list[Record] = []
         self.steps = 0
         self._pending: list[Record] = []
@@ -238,6 +267,16 @@ class Monitor:
             bins_per_decade=self.bpd,
             sample=self.sample,
         )
+        if self.distributed:
+            keys: list[int | str] = (
+                [self.names[p] for g in self.optimizer.param_groups for p in g["params"]
+                 if self.names is not None and p in self.names]
+                if self.per_param
+                else list(range(len(self.optimizer.param_groups)))
+            )
+            probe = Summarizer(bins_per_decade=self.bpd)
+            sums = merge_summaries(sums, keys, bins=probe.bins, low=probe.low, bpd=self.bpd,
+                                   timeout=self.dist_timeout)
         lrs = [g["lr"] for g in self.optimizer.param_groups]
         recs = []
         for key, s in sums.items():
@@ -256,7 +295,7 @@ class Monitor:
         """The :attr:`quantiles` of the effective rate over all groups, now (reads the host)."""
         s = Summarizer(bins_per_decade=self.bpd)
         for pr in iter_rates(self.optimizer):
-            s.add(pr.rate, pr.param.numel())
+            s.add(pr.rate, pr.numel or pr.param.numel())
         res = s.result()
         return tuple(res.quantile(q) for q in self.quantiles)
 

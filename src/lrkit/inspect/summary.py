@@ -307,7 +307,9 @@ def _add(
     if per_param:
         key = names.get(pr.param, f"g{pr.group}.{idx}") if names else f"g{pr.group}.{idx}"
     s = by.setdefault(key, Summarizer(bins_per_decade=bpd))
-    numel = pr.param.numel() * (2 if torch.is_complex(pr.param) else 1)
+    numel = pr.numel or pr.param.numel() * (2 if torch.is_complex(pr.param) else 1)
+    if numel == 0:  # an empty local shard (FSDP2 with fewer rows than ranks)
+        return
     weight = numel / pr.rate.numel() if pr.rate.dim() and pr.take is not None else 1.0
     s.add(pr.rate, numel, weight)
     values = pr.values if pr.values is not None else pr.param.detach()
@@ -319,6 +321,8 @@ def _add(
             delta = None
     elif isinstance(updates, dict) and pr.param in updates:
         delta = updates[pr.param]
+        if type(delta).__name__ == "DTensor":
+            delta = getattr(delta, "to_local")()  # noqa: B009
         if torch.is_complex(delta):
             delta = torch.view_as_real(delta)
         if pr.take is not None:
