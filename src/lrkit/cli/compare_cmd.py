@@ -11,7 +11,10 @@ from typing import Any
 
 from lrkit.cli._common import UsageError, add_output_options, new_folder, positive_int
 
-__all__ = ["add_parser"]
+__all__ = ["SUMMARY", "add_parser"]
+
+# the line in 'lrkit --help'
+SUMMARY = "train a small CNN under several schedules and optimizers; write a report"
 
 
 def _csv_list(text: str) -> list[str]:
@@ -33,7 +36,7 @@ def add_parser(sub: Any, parent: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser(
         "compare", parents=[parent],
-        help="train a small CNN under several schedules and optimizers; write a report",
+        help=SUMMARY,
         description="Train the same small CNN on scikit-learn's 8x8 handwritten digits (no "
         "download) under several schedules and optimizers, and write a report folder: "
         "report.html (opens from disk), PNG figures, results.json, results.csv (per step) and "
@@ -41,9 +44,12 @@ def add_parser(sub: Any, parent: argparse.ArgumentParser) -> None:
         "runs and writes a partial report. Runs under torchrun (DistributedDataParallel, gloo "
         "on CPU, NCCL on GPU; --batch-size is the global batch, so the schedule does not "
         "depend on the number of processes); only rank 0 writes.",
-        epilog="built-in schedules: " + ", ".join(PRESETS) + " (see --list). "
-        "Example: lrkit compare --schedules setr,onecycle --schedule 'fast=onecycle over 100' "
-        "--optimizers adamw --epochs 3 -o out",
+        epilog="built-in schedules: " + ", ".join(PRESETS) + " (see --list).",
+        examples=[
+            "lrkit compare --schedules setr,onecycle --schedule 'fast=onecycle over 100' "
+            "--optimizers adamw --epochs 3 -o out",
+            "lrkit compare --list",
+        ],
     )
     p.add_argument(
         "--schedules", type=_csv_list, metavar="NAMES",

@@ -16,7 +16,10 @@ from lrkit.cli._common import (
     positive_int,
 )
 
-__all__ = ["add_parser"]
+__all__ = ["SUMMARY", "add_parser"]
+
+# the line in 'lrkit --help'
+SUMMARY = "learning-rate range test on the built-in task"
 
 
 def add_parser(sub: Any, parent: argparse.ArgumentParser) -> None:
@@ -24,12 +27,18 @@ def add_parser(sub: Any, parent: argparse.ArgumentParser) -> None:
     from lrkit.train.runner import OPTIMIZERS
 
     p = sub.add_parser(
-        "find-lr", parents=[parent], help="learning-rate range test on the built-in task",
+        "find-lr", parents=[parent], help=SUMMARY,
         description="Raise the learning rate step by step (exponential or linear ramp) while "
         "training the built-in digits CNN, smooth the loss, stop on divergence, and suggest "
         "rates (valley, steepest descent, min-loss/10). Model and optimizer are restored "
         "afterwards. Prints the spec of a one-cycle or poly schedule peaking at the "
-        "suggestion. For your own model and loader use lrkit.train.findlr.range_test.",
+        "suggestion. For your own model and loader use lrkit.train.findlr.range_test "
+        "(docs/howto/range_test.md).",
+        examples=[
+            "lrkit find-lr --num-steps 40 -o range.png",
+            "lrkit find-lr --optimizer sgd --schedule poly --epochs 5 --num-steps 40 "
+            "--json range.json",
+        ],
     )
     p.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="adamw",
                    help="optimizer (default adamw)")
