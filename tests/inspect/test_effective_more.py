@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import dadaptation
 import prodigyopt
 import pytest
 import schedulefree
@@ -73,10 +74,15 @@ _MAKERS: dict[str, Make] = {
         weight_decay=d.draw(st.sampled_from([0.0, 0.1])), decouple=d.draw(st.booleans()),
         d0=d.draw(st.sampled_from([1e-6, 1e-3])), growth_rate=d.draw(st.sampled_from(
             [math.inf, 1.05])), safeguard_warmup=d.draw(st.booleans())),
+    "DAdaptAdam": lambda g, d: dadaptation.DAdaptAdam(
+        g, betas=(_f(d, 0.5, 0.95), _f(d, 0.9, 0.999)),
+        weight_decay=d.draw(st.sampled_from([0.0, 0.1])), decouple=d.draw(st.booleans()),
+        d0=d.draw(st.sampled_from([1e-6, 1e-3])), use_bias_correction=d.draw(st.booleans())),
 }
 _LR = {"Muon": (1e-3, 0.05), "Adafactor": (1e-3, 0.05), "Adadelta": (0.1, 1.0),
        "Rprop": (1e-3, 0.05), "ASGD": (1e-3, 0.1), "AdamWScheduleFree": (1e-3, 0.05),
-       "SGDScheduleFree": (1e-3, 0.2), "RAdamScheduleFree": (1e-3, 0.05), "Prodigy": (1.0, 1.0)}
+       "SGDScheduleFree": (1e-3, 0.2), "RAdamScheduleFree": (1e-3, 0.05), "Prodigy": (1.0, 1.0),
+       "DAdaptAdam": (1.0, 1.0)}
 
 
 @pytest.mark.parametrize("name", [n for n in _MAKERS if n != "Muon"])
@@ -99,10 +105,13 @@ def _real_step_delta(name: str, data: st.DataObject) -> None:
     params = [torch.nn.Parameter(torch.randn(s, generator=gen, dtype=dtype)) for s in shapes]
     lo, hi = _LR[name]
     lrs = [data.draw(st.floats(lo, hi)) for _ in range(2)]
-    if name == "Prodigy":
-        lrs = [1.0, 1.0]  # Prodigy allows one lr (or 0) across groups
-    opt = _MAKERS[name]([{"params": params[:1], "lr": lrs[0]},
-                         {"params": params[1:], "lr": lrs[1]}], data)
+    if name in ("Prodigy", "DAdaptAdam"):
+        lrs = [1.0, 1.0]  # they allow one lr (or 0) across groups
+    groups: list[dict[str, Any]] = [{"params": params[:1], "lr": lrs[0]},
+                                     {"params": params[1:], "lr": lrs[1]}]
+    if name == "DAdaptAdam":
+        groups[1]["layer_scale"] = data.draw(st.floats(0.1, 2.0))
+    opt = _MAKERS[name](groups, data)
     track(opt)
     sf = "ScheduleFree" in name
     if sf:
@@ -152,7 +161,7 @@ def _real_step_delta(name: str, data: st.DataObject) -> None:
             want = -float(r.info["scheduled_lr"]) * p.grad
             torch.testing.assert_close(dz, want, rtol=8 * eps, atol=8 * eps * float(
                 z_old[i].abs().max()))
-        if name == "Prodigy":
+        if name in ("Prodigy", "DAdaptAdam"):
             assert r.info["d"] == d_before
             assert r.info["lr_d"] == pytest.approx(d_before * float(r.lr), rel=1e-15)
 

@@ -32,6 +32,12 @@ _NOTES: dict[str, str] = {
         "(info['lr_d']), and needs lrkit.inspect.track() (a Monitor attaches it) for the d "
         "each step used."
     ),
+    "DAdapt": (
+        "{cls} (D-Adaptation) steps with lr * d, d its running estimate of the distance to "
+        "the solution: keep lr near 1.0 and read a schedule as a multiplier of d. lrkit "
+        "reports lr * d (info['lr_d']) and needs lrkit.inspect.track() (a Monitor attaches "
+        "it) for the d each step used."
+    ),
     "Rprop": (
         "Rprop uses lr only as its initial step size: after the first step its per-element "
         "step sizes adapt on their own, so a schedule on lr has no effect. lrkit reports "

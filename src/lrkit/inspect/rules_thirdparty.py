@@ -24,6 +24,12 @@ running estimate of the distance to the solution: ``rate`` is
 overwrites ``group["d"]``, so the :math:`d` it used is known only when
 :func:`lrkit.inspect.track` (or an attached :class:`lrkit.inspect.Monitor`) recorded it
 before the step; otherwise lrkit refuses rather than guess.
+
+**D-Adaptation** (``dadaptation.DAdaptAdam``; its SGD, Adagrad, Lion and Adan variants are not
+modelled): the first moment accumulates :math:`r\,d\,\eta\,b_t(1-\beta_1)g` (``r`` the
+group's ``layer_scale``), so the rate multiplying the newest gradient's share is
+:math:`r\,d\,\eta\,b_t/(\sqrt v+\epsilon)`; ``info`` holds ``d``, ``lr_d`` and ``dlr``
+as for Prodigy, and :func:`lrkit.inspect.track` is needed likewise.
 """
 
 from __future__ import annotations
@@ -119,6 +125,43 @@ def _prodigy(c: _Ctx) -> RuleResult:
     return RuleOut(rate, None, rest, decoupled=dec, coupled=0.0, info=info)
 
 
+def _dadapt_adam(c: _Ctx) -> RuleResult:
+    g, s, p = c.group, c.state, c.param
+    _need(s, "step", "exp_avg", "exp_avg_sq")
+    if not s["step"]:
+        raise NoStatisticsError("no statistics yet: DAdaptAdam step is 0")
+    if c.pre is None or "d" not in c.pre or "lr_max" not in c.pre:
+        raise NoStatisticsError(
+            "DAdaptAdam overwrites group['d'] in its step, so the d the last step used is "
+            "gone: call lrkit.inspect.track(optimizer) before training (a Monitor does)"
+        )
+    beta1, beta2 = g["betas"]
+    k_used = g["k"] - 1
+    d_old, lr = float(c.pre["d"]), float(c.pre["lr_max"])
+    bias = 1.0
+    if g["use_bias_correction"]:
+        bias = ((1 - beta2 ** (k_used + 1)) ** 0.5) / (1 - beta1 ** (k_used + 1))
+    dlr = d_old * lr * bias
+    scale = dlr * g["layer_scale"]
+    denom = s["exp_avg_sq"].sqrt().add_(g["eps"])
+    m = s["exp_avg"]  # accumulates r * dlr * (1 - beta1) * g: the rates are inside it
+    decay = g["weight_decay"]
+    dec = decay * dlr if decay != 0 and g["decouple"] else 0.0
+    info = {"d": d_old, "lr_d": lr * d_old, "d_next": float(g["d"]), "dlr": dlr}
+    if scale == 0:
+        rate = torch.zeros_like(denom)
+
+        def update() -> Tensor:
+            step = m / denom
+            p_old = (p + step) / (1 - dec)
+            out: Tensor = -step - dec * p_old
+            return out
+
+        return RuleOut(rate, None, None, decoupled=dec, coupled=0.0, update=update, info=info)
+    rate = torch.reciprocal(denom).mul_(scale)
+    return RuleOut(rate, None, m / scale, decoupled=dec, coupled=0.0, info=info)
+
+
 def thirdparty_rules() -> dict[type[Any], Any]:
     """Rules for the third-party optimizer classes whose packages are loaded."""
     out: dict[type[Any], Any] = {}
@@ -135,6 +178,9 @@ def thirdparty_rules() -> dict[type[Any], Any]:
     pd = sys.modules.get("prodigyopt")
     if pd is not None and hasattr(pd, "Prodigy"):
         out[pd.Prodigy] = _prodigy
+    da = sys.modules.get("dadaptation")
+    if da is not None and hasattr(da, "DAdaptAdam"):
+        out[da.DAdaptAdam] = _dadapt_adam
     return out
 
 
@@ -152,4 +198,5 @@ THIRDPARTY_NAMES: tuple[str, ...] = (
     "schedulefree.SGDScheduleFree",
     "schedulefree.RAdamScheduleFree",
     "prodigyopt.Prodigy",
+    "dadaptation.DAdaptAdam",
 )
