@@ -338,11 +338,12 @@ def iter_rates(
             consecutive elements evenly spaced through it (elementwise rules only: Muon and
             Adafactor always read whole tensors). ``None``: every element.
     """
+    moved = _stepped_set(optimizer, stepped)
+    tracked = _TRACKED.get(optimizer) or {}  # recorded on the optimizer the user steps
     if type(optimizer).__name__ == "ZeroRedundancyOptimizer":  # this rank's partition
         optimizer = getattr(optimizer, "optim")  # noqa: B009
+        tracked = tracked or _TRACKED.get(optimizer) or {}
     rule = _rule_for(optimizer)
-    moved = _stepped_set(optimizer, stepped)
-    tracked = _TRACKED.get(optimizer) or {}
     pre_groups = tracked.get("groups", [])
     pre_states = tracked.get("state", {})
     found = False
