@@ -88,7 +88,6 @@ nesterov SGD) ``param.grad``, which must not have been zeroed yet; it solves the
 from __future__ import annotations
 
 import inspect
-import weakref
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,6 +98,7 @@ from torch import Tensor
 from lrkit.inspect.rules import RULES, NoStatisticsError, RuleOut, RuleResult, Scalar, _Ctx
 from lrkit.inspect.rules_more import MORE_RULES, WHOLE_TENSOR_RULES
 from lrkit.inspect.rules_thirdparty import THIRDPARTY_NAMES, thirdparty_rules
+from lrkit.inspect.tracking import _TRACKED, track
 
 __all__ = [
     "SUPPORTED_OPTIMIZERS",
@@ -227,54 +227,6 @@ def _rule_for(optimizer: torch.optim.Optimizer) -> Callable[[_Ctx], RuleResult]:
                 f"supported: {', '.join(SUPPORTED_OPTIMIZERS)}"
             )
     return rule
-
-
-_TRACKED: weakref.WeakKeyDictionary[torch.optim.Optimizer, dict[str, Any]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-class _Handles:
-    def __init__(self, *handles: Any) -> None:
-        self.handles = handles
-
-    def remove(self) -> None:
-        for h in self.handles:
-            h.remove()
-
-
-def track(optimizer: torch.optim.Optimizer) -> Any:
-    """Record, around every ``optimizer.step()``, what the step overwrites or skips.
-
-    Some optimizers overwrite a quantity their step used (Prodigy's ``d``, ASGD's ``eta``):
-    a pre-step hook keeps those few scalars. Which parameters a step updated (those with a
-    gradient) is read by a post-step hook, so that closures computing the gradients inside
-    ``step()`` (Lightning, LBFGS-style loops) count. :func:`effective_rates` and
-    :func:`last_update` are then exact afterwards, even after ``zero_grad()``.
-    :meth:`lrkit.inspect.Monitor.attach` calls it.
-
-    Returns:
-        a handle whose ``.remove()`` stops tracking.
-    """
-
-    def pre(opt: torch.optim.Optimizer, *_: Any) -> None:
-        groups = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
-        lr_max = max((float(g["lr"]) for g in opt.param_groups), default=0.0)
-        for g in groups:
-            g["lr_max"] = lr_max
-        state = {}
-        for g in opt.param_groups:
-            for p in g["params"]:
-                st = opt.state.get(p)
-                if st and "eta" in st:
-                    state[p] = {"eta": float(st["eta"])}
-        _TRACKED[opt] = {"groups": groups, "state": state, "stepped": None}
-
-    def post(opt: torch.optim.Optimizer, *_: Any) -> None:
-        rec = _TRACKED.setdefault(opt, {"groups": [], "state": {}})
-        rec["stepped"] = {p for g in opt.param_groups for p in g["params"] if p.grad is not None}
-
-    return _Handles(optimizer.register_step_pre_hook(pre), optimizer.register_step_post_hook(post))
 
 
 def _decoupled(optimizer: torch.optim.Optimizer, group: dict[str, Any]) -> bool:
