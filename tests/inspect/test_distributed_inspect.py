@@ -78,7 +78,15 @@ WORKER = textwrap.dedent('''
     mon = Monitor(zero, every=1, per_param=True, named_parameters=m.named_parameters(),
                   sample=None).attach()
     owned = sum(1 for g in zero.optim.param_groups for p in g["params"])
+    calls = []
+    orig = dist.all_gather
+    def counting(*a, **k):
+        calls.append(len(a[0]))
+        return orig(*a, **k)
+    dist.all_gather = counting
     train(m, ddp, zero)
+    dist.all_gather = orig
+    out["zero_gathers"] = calls
     out["zero"] = T.view(mon)
     out["zero_owned"] = owned
     mon.detach()
@@ -187,6 +195,13 @@ def test_each_rank_held_only_its_shard(ranks: list[dict[str, Any]]) -> None:
         assert ranks[0]["fsdp_local"][i] < n
     assert sum(r["zero_owned"] for r in ranks) == 4  # ZeRO partitions the 4 tensors
     assert all(0 < r["zero_owned"] < 4 for r in ranks)
+
+
+def test_one_collective_per_record(ranks: list[dict[str, Any]]) -> None:
+    """STEPS records: the layout header once, then one all_gather of the data per record."""
+    for r in ranks:
+        assert len(r["zero_gathers"]) == 1 + STEPS
+        assert all(n == 2 for n in r["zero_gathers"])  # one tensor per rank each time
 
 
 def test_mismatch_and_missing_group_refused(ranks: list[dict[str, Any]]) -> None:

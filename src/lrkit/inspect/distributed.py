@@ -5,8 +5,9 @@ optimizer holds the state of its partition of the parameters; under FSDP2 (``ful
 parameters, gradients and optimizer states are DTensors and each rank holds a shard of each.
 lrkit reads only local data (the local optimizer, ``DTensor.to_local()``): no collective while
 computing rates. :func:`merge_summaries` then combines the ranks' summaries with one
-``all_gather`` of one packed float64 vector per record (after a 2-number header that lets
-ranks with mismatched layouts fail together), each waited for with a timeout: histogram
+``all_gather`` of one packed float64 vector per record (the first record, and any after the
+keys change, exchange a 2-number layout header before it, so that ranks with mismatched
+layouts fail together), each waited for with a timeout: histogram
 counts, element counts, sums and the update/gradient sums add; minima and maxima reduce.
 Every rank gets the merged summaries, equal to those of one process holding the whole model
 up to the order of the additions: the test (two gloo ranks, float64, ``sample=None``) checks
@@ -78,12 +79,15 @@ def merge_summaries(
     bpd: int,
     group: Any = None,
     timeout: float = 300.0,
+    check_layout: bool = True,
 ) -> dict[Any, Summary]:
     """Merge every rank's summaries for ``keys`` (the same list on every rank).
 
-    Two collectives, each waited for at most ``timeout``: a 2-number header (layout
-    fingerprint and length, so that mismatched ranks fail together) and one ``all_gather``
-    of the packed summaries.
+    One ``all_gather`` of the packed summaries, waited for at most ``timeout``; with
+    ``check_layout`` (the :class:`Monitor` does it on its first record and whenever its keys
+    change) a 2-number header (layout fingerprint and length) is exchanged first, so that
+    ranks with mismatched layouts fail together instead of exchanging vectors of unequal
+    length.
 
     Args:
         summaries: this rank's summaries (keys it holds no elements of may be missing).
@@ -128,8 +132,10 @@ def merge_summaries(
     # a 2-number header first (fixed size whatever the layout), so that ranks whose layouts
     # differ all learn it and raise together instead of exchanging vectors of unequal length
     head = torch.tensor([packed[0], float(packed.numel())], dtype=torch.float64)
-    heads = [torch.empty_like(head) for _ in range(world)]
-    _wait(dist.all_gather(heads, head, group=group, async_op=True), timeout)
+    heads = [head]
+    if check_layout:
+        heads = [torch.empty_like(head) for _ in range(world)]
+        _wait(dist.all_gather(heads, head, group=group, async_op=True), timeout)
     if any(not torch.equal(h, head) for h in heads):
         raise UnsupportedOptimizerError(
             "mismatched shards: the ranks report different parameter sets or histogram layouts "

@@ -194,6 +194,7 @@ class Monitor:
             distributed = is_sharded(optimizer) and _world() > 1
         self.distributed = bool(distributed)
         self.dist_timeout = float(dist_timeout)
+        self._layout: list[int | str] | None = None  # keys whose layout the ranks checked
         if self.distributed and self.names is None:  # keys must agree across ranks
             self.names = {
                 p: f"g{gi}.{pi}"
@@ -275,8 +276,10 @@ class Monitor:
                 else list(range(len(self.optimizer.param_groups)))
             )
             probe = Summarizer(bins_per_decade=self.bpd)
+            check = self._layout != keys  # the header only when the layout may have changed
             sums = merge_summaries(sums, keys, bins=probe.bins, low=probe.low, bpd=self.bpd,
-                                   timeout=self.dist_timeout)
+                                   timeout=self.dist_timeout, check_layout=check)
+            self._layout = keys
         lrs = [g["lr"] for g in self.optimizer.param_groups]
         recs = []
         for key, s in sums.items():
