@@ -323,3 +323,16 @@ def test_lr_scale_under_one_schedule_is_refused_not_ignored() -> None:
     assert opt.state_dict() == before  # the failed constructor changed nothing
     LRScheduler(opt, from_timm("cosine", num_epochs=10, optimizer=opt))  # per group: applied
     assert [g["lr"] for g in opt.param_groups] == [3e-5, 1.5e-5]
+
+
+def test_scheduling_an_optimizer_that_reads_the_rate_differently_warns() -> None:
+    from lrkit.inspect import ScheduleAdviceWarning
+
+    p = torch.zeros(3, requires_grad=True)
+    with pytest.warns(ScheduleAdviceWarning, match="initial step size"):
+        LRScheduler(torch.optim.Rprop([p], lr=0.01), Cosine(100))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # plain SGD: nothing to say
+        LRScheduler(torch.optim.SGD([p], lr=0.01), Cosine(100))

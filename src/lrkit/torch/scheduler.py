@@ -186,6 +186,9 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
         self._hook: Any = None
         if skipped == "skip":
             self._hook = optimizer.register_step_post_hook(self._count_update)
+        from lrkit.inspect.advice import warn_advice  # pure Python: what a schedule means here
+
+        warn_advice(optimizer)  # schedule-free, Prodigy, Rprop ...: a ScheduleAdviceWarning
 
     def _count_update(self, *_: Any) -> None:
         self._updates += 1
