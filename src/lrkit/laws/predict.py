@@ -141,8 +141,10 @@ def predict(fit: LawFit, schedule: Any, steps: int | None = None, *, base: float
         preds = np.array([at_ts(th) for th in thetas])
         # the spread of refits around the fit, centred on the fitted curve
         base_s = at_ts(fit.theta)
-        dlo = np.nanpercentile(preds - base_s, 5, axis=0)
-        dhi = np.nanpercentile(preds - base_s, 95, axis=0)
+        with warnings.catch_warnings():  # steps inside the warmup are NaN for every set
+            warnings.simplefilter("ignore", RuntimeWarning)
+            dlo = np.nanpercentile(preds - base_s, 5, axis=0)
+            dhi = np.nanpercentile(preds - base_s, 95, axis=0)
         lo = loss + np.interp(t, ts, np.minimum(dlo, 0.0))
         hi = loss + np.interp(t, ts, np.maximum(dhi, 0.0))
     return Prediction(str(label), t, loss, lo, hi, notes)
