@@ -51,9 +51,9 @@ def _first_seed(runs: Sequence[Any], opt: str) -> dict[str, Any]:
     return out
 
 
-def coinciding(runs: Sequence[Any], opt: str, rtol: float = 5e-3) -> dict[str, str]:
+def coinciding(runs: Sequence[Any], opt: str, rtol: float = 1e-9) -> dict[str, str]:
     """Schedules whose rates equal an earlier schedule's at every step within ``rtol`` of the
-    peak rate (seed 0's records): ``{later: earlier}``."""
+    peak rate (lowest seed's records): ``{later: earlier}``."""
     first = _first_seed(runs, opt)
     names = list(first)
     out: dict[str, str] = {}
@@ -84,11 +84,13 @@ def _lr_figure(runs: Sequence[Any], opts: list[str], colors: dict[str, Any], pat
     for i, opt in enumerate(opts):
         first = _first_seed(runs, opt)
         same = coinciding(runs, opt)
+        near = {k: v for k, v in coinciding(runs, opt, 0.01).items() if k not in same}
         for j, scale in enumerate(("linear", "log")):
             ax = axes[i][j]
             for name, r in first.items():
-                dup = name in same
-                label = f"{name} (= {same[name]})" if dup else name
+                dup = name in same or name in near
+                label = (f"{name} (= {same[name]})" if name in same else
+                         f"{name} (≈ {near[name]})" if name in near else name)
                 ax.plot(np.arange(len(r.lr)), r.lr, color=colors[name], lw=2.4 if not dup
                         else 1.4, ls=(0, (4, 3)) if dup else "-", label=label)
             ax.set_yscale(scale)
@@ -211,9 +213,15 @@ def _band_figure(runs: Sequence[Any], colors: dict[str, Any], path: Path) -> boo
         ax.set_yscale("log")
         ax.set_title(f"{r.config.schedule.name} / {r.config.optimizer}")
         ax.grid(alpha=0.3)
-    all_vals = [np.asarray(r.band[k]) for r in items for k in ("low", "high")]
-    all_vals += [np.asarray(r.lr) for r in items]
-    _log_floor(axes[0][0], all_vals)
+    # the axis holds the base rate and the effective median (what the figure compares), a
+    # decade around them; the band may run off the axis where v̂ is tiny (rate -> lr/ε)
+    core = np.concatenate([np.asarray(v, dtype=float) for r in items
+                           for v in (r.lr, r.band["median"])])
+    core = core[np.isfinite(core) & (core > 0)]
+    if core.size:
+        hi = float(core.max()) * 10
+        lo = max(float(core.min()) / 10, hi / 10**(_DECADES + 1))
+        axes[0][0].set_ylim(lo, hi)
     for ax in list(axes.flat)[len(items):]:
         ax.axis("off")
     for ax in axes[-1]:

@@ -50,6 +50,7 @@ body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1150px
        font-size: 16px; line-height: 1.45; padding: 0 1em; }
 table { border-collapse: collapse; font-size: 0.92em; margin: 0.6em 0 1.2em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+td:not(:last-child) { white-space: nowrap; }
 th { background: #f0f0f0; } td.l, th.l { text-align: left; }
 tr.best td { font-weight: bold; background: #eef7ee; } tr.tied td { background: #f6fbf6; }
 tr.bad td { color: #a00; }
@@ -73,6 +74,7 @@ def _table_rows(v: OptimizerVerdict, runs: Sequence[Any], metric: str,
                 extra: list[str]) -> list[dict[str, Any]]:
     """One dict per schedule, best first (the columns of the table and of summary.csv)."""
     same = coinciding(runs, v.optimizer)
+    near = coinciding(runs, v.optimizer, 0.01)
     out = []
     for rank, row in enumerate(v.rows, start=1):
         mine = [r for r in runs if r.config.optimizer == v.optimizer
@@ -81,16 +83,19 @@ def _table_rows(v: OptimizerVerdict, runs: Sequence[Any], metric: str,
         note = row.note
         if row.schedule in same:
             note = "; ".join(x for x in (note, f"same rates as {same[row.schedule]}") if x)
+        elif row.schedule in near:
+            note = "; ".join(x for x in (note, f"rates within 1% of the peak of "
+                                         f"{near[row.schedule]}'s") if x)
         d = {
             "rank": rank if row.verdict not in ("diverged", "failed") else "",
             "schedule": row.schedule, "optimizer": v.optimizer,
             f"{metric} mean": row.mean, f"{metric} sd": row.sd,
-            "diff vs best": row.diff, "95% low": row.low, "95% high": row.high,
+            "diff vs best": row.diff, "95% interval": (row.low, row.high),
             "verdict": row.verdict, "seeds": row.n,
             **{f"{k} mean": _mean_of(runs, v.optimizer, row.schedule, k) for k in extra},
             "base lr": mine[0].config.lr if mine else math.nan,
             "peak lr used": max(peaks) if peaks else math.nan,
-            "time per run s": (sum(r.wall_time_s for r in mine) / len(mine)) if mine
+            "s/run": (sum(r.wall_time_s for r in mine) / len(mine)) if mine
             else math.nan,
             "note": note,
         }
@@ -106,16 +111,21 @@ def _html_table(rows: list[dict[str, Any]], metric: str) -> str:
     # no empty columns: drop those with nothing in any row
     cols = [c for c in cols if any(_present(r[c]) for r in rows)]
     dec = decimals_for([r[f"{metric} mean"] for r in rows])
-    metric_cols = {f"{metric} mean", f"{metric} sd", "diff vs best", "95% low", "95% high"}
+    metric_cols = {f"{metric} mean", f"{metric} sd", "diff vs best"}
 
     def cell(c: str, x: Any) -> str:
         left = c in ("schedule", "verdict", "note")
-        if isinstance(x, float):
+        if isinstance(x, tuple):
+            text = "" if not all(map(math.isfinite, x)) else \
+                f"[{fmt(x[0], dec)}, {fmt(x[1], dec)}]"
+        elif c in metric_cols and not math.isfinite(x):
+            text = ""
+        elif isinstance(x, float):
             if c in metric_cols:
                 text = fmt(x, dec)
             elif c.endswith(" mean"):
                 text = fmt(x, decimals_for([r[c] for r in rows]))
-            elif c == "time per run s":
+            elif c == "s/run":
                 text = fmt(x, 1)
             else:
                 text = "n/a" if not math.isfinite(x) else f"{x:.3g}"
@@ -135,6 +145,8 @@ def _html_table(rows: list[dict[str, Any]], metric: str) -> str:
 
 
 def _present(x: Any) -> bool:
+    if isinstance(x, tuple):
+        return all(map(_present, x))
     if isinstance(x, float):
         return math.isfinite(x)
     return x not in ("", None)
@@ -191,7 +203,16 @@ def write_report(folder: Path, runs: Sequence[Any], *, task: dict[str, Any],
     }
     (folder / "results.json").write_text(json.dumps(results, indent=1, allow_nan=True) + "\n")
     _rows_csv(runs, folder / "results.csv")
-    flat = [row for rows in tables.values() for row in rows]
+    flat = []
+    for rows in tables.values():
+        for row in rows:
+            d: dict[str, Any] = {}
+            for k, x in row.items():
+                if isinstance(x, tuple):
+                    d["95% low"], d["95% high"] = x
+                else:
+                    d[k] = x
+            flat.append(d)
     with (folder / "summary.csv").open("w", newline="") as f:
         if flat:
             w = csv.DictWriter(f, fieldnames=list(flat[0]))
