@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lrkit.train.checkpoint import load_checkpoint
+from lrkit.study.checkpoint import load_checkpoint
 
 from ._util import ENV, lrkit, without_wall_times
 

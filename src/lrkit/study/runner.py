@@ -12,7 +12,6 @@ recorded so far are kept.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -135,13 +134,14 @@ class _Loop:
         torch.manual_seed(cfg.seed)
         self.run = check_run(task.build(cfg.seed), task.name)
         self.model: torch.nn.Module = self.run.model
-        self.net: torch.nn.Module = self.model
-        if self.world > 1:
-            from torch.nn.parallel import DistributedDataParallel
-
-            self.net = DistributedDataParallel(self.model)
         self.opt = make_optimizer(cfg.optimizer, self.run.param_groups(), cfg.lr,
                                   cfg.weight_decay)
+        self.params = [p for g in self.opt.param_groups for p in g["params"]]
+        if self.world > 1:  # every rank starts from rank 0's weights
+            import torch.distributed as dist
+
+            for t in self.model.state_dict().values():
+                dist.broadcast(t, 0)
         self.stepper = _Stepper(cfg, self.opt)
         self.recorder = _Band(self.opt) if band else None
         self.out = RunResult(cfg, info, id=run_id)
@@ -220,20 +220,34 @@ class _Loop:
             parts = [(_take(batch, idx), len(idx) / n) for idx in mine.tensor_split(k)]
         self.opt.zero_grad(set_to_none=True)
         total = torch.zeros((), dtype=torch.float64)
-        for j, (part, weight) in enumerate(parts):
-            no_sync: Any = getattr(self.net, "no_sync", None)
-            last = j == len(parts) - 1
-            with contextlib.nullcontext() if last or no_sync is None else no_sync():
-                loss = run.loss(part)
-                # DDP averages gradients over ranks: scale by world so the sum is the mean
-                (loss * (weight * self.world)).backward()
+        for part, weight in parts:  # weights over all ranks' parts sum to 1
+            loss = run.loss(part)
+            (loss * weight).backward()
             total += loss.detach().double() * weight
         if self.world > 1:
+            self._all_reduce_grads()
             import torch.distributed as dist
 
             dist.all_reduce(total)
         self.opt.step()
         return float(total)
+
+    def _all_reduce_grads(self) -> None:
+        """Sum the gradients over ranks (one collective; what DDP does, for any model)."""
+        import torch.distributed as dist
+
+        params = [p for p in self.params if p.requires_grad]
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+        flat = torch.cat([p.grad.reshape(-1) for p in params if p.grad is not None])
+        dist.all_reduce(flat)
+        i = 0
+        for p in params:
+            assert p.grad is not None
+            m = p.grad.numel()
+            p.grad.copy_(flat[i:i + m].view_as(p.grad))
+            i += m
 
     def _evaluate(self) -> dict[str, float]:
         self.model.eval()
@@ -338,6 +352,28 @@ class _Loop:
             self._record_eval()
 
 
+class _CallerError(Exception):
+    """An exception of the caller's ``on_step`` (not the task's): re-raised as it is."""
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(str(original))
+        self.original = original
+
+
+def _guard(on_step: OnStep | None) -> OnStep | None:
+    if on_step is None:
+        return None
+    step = on_step
+
+    def guarded(updates: int, steps: int) -> None:
+        try:
+            step(updates, steps)
+        except Exception as exc:
+            raise _CallerError(exc) from exc
+
+    return guarded
+
+
 def run_one(
     task: Any,
     cfg: RunConfig,
@@ -358,8 +394,9 @@ def run_one(
     ``checkpoint`` (a :class:`lrkit.study.checkpoint.Checkpointing`) saves the whole run
     state every ``every`` updates and at the end, atomically; with ``resume`` a run continues
     from its file and ends bit for bit as an uninterrupted run (a finished run's file gives
-    its result without training). Under an initialized ``torch.distributed`` group the model
-    is wrapped in ``DistributedDataParallel`` and each process takes its share of every batch.
+    its result without training). Under an initialized ``torch.distributed`` group each process
+    takes its share of every batch and the gradients are summed over processes before each
+    update (data parallel for any model; the task's code needs no DDP wrapper).
     """
     set_determinism(threads)
     if band is None:
@@ -374,11 +411,13 @@ def run_one(
 
             loop.load(load_checkpoint(checkpoint.path), str(checkpoint.path))
         if not loop.done:
-            loop.train(on_step, checkpoint)
+            loop.train(_guard(on_step), checkpoint)
         out = loop.out
         out.wall_time_s = loop.elapsed
     except (KeyboardInterrupt, SystemExit):
         raise
+    except _CallerError as exc:
+        raise exc.original from None
     except Exception as exc:
         from lrkit.errors import StateError
 
