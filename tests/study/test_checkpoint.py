@@ -134,7 +134,11 @@ def test_stale_temp_files_and_names(tmp_path: Path) -> None:
     (tmp_path / ".run000-a.pt.abc.tmp").write_bytes(b"half")
     (tmp_path / "run000-a.pt").write_bytes(b"")
     assert [p.name for p in remove_stale(tmp_path)] == [".run000-a.pt.abc.tmp"]
-    assert run_file(tmp_path, 3, "setr / sgd / seed 0").name == "run003-setr-sgd-seed-0.pt"
+    import hashlib
+
+    tag = hashlib.sha256(b"setr / sgd / seed 0").hexdigest()[:6]
+    assert run_file(tmp_path, "setr / sgd / seed 0").name == f"run-setr-sgd-seed-0-{tag}.pt"
+    assert run_file(tmp_path, "a b / sgd / seed 0") != run_file(tmp_path, "a-b / sgd / seed 0")
     with pytest.raises(ValueError, match="checkpoint_every=0"):
         Checkpointing(tmp_path / "x.pt", every=0)
 

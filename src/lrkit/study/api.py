@@ -98,7 +98,7 @@ def execute_study(source: TaskSource, configs: Sequence[RunConfig], info: dict[s
     for i, cfg in enumerate(configs):
         ckpt = None
         if checkpoint_dir is not None:
-            ckpt = Checkpointing(run_file(checkpoint_dir, i, cfg.label).resolve(),
+            ckpt = Checkpointing(run_file(checkpoint_dir, cfg.label).resolve(),
                                  checkpoint_every or 100, resume)
         jobs.append(Job(i, cfg, run_id(i, cfg), info, threads, ckpt))
     by_id = {j.run_id: j.index for j in jobs}

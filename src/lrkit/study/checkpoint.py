@@ -129,7 +129,17 @@ def remove_stale(folder: str | os.PathLike[str]) -> list[Path]:
     return out
 
 
-def run_file(folder: str | os.PathLike[str], index: int, label: str) -> Path:
-    """The checkpoint file of run number ``index`` (its label made file-name safe)."""
+def run_file(folder: str | os.PathLike[str], label: str) -> Path:
+    """The checkpoint file of the run ``label`` (schedule / optimizer / seed): its label made
+    file-name safe plus a short hash of it. It does not depend on the run's place in the
+    study, so a study resumed with more seeds or schedules reuses every finished run.
+
+    Example:
+        >>> run_file("ck", "setr / sgd / seed 0").name
+        'run-setr-sgd-seed-0-1e4b0a.pt'
+    """
+    import hashlib
+
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip("-")[:80]
-    return Path(folder) / f"run{index:03d}-{slug}.pt"
+    digest = hashlib.sha256(label.encode()).hexdigest()[:6]
+    return Path(folder) / f"run-{slug}-{digest}.pt"

@@ -130,15 +130,23 @@ _QUEUE: Any = None
 _PARENT = 0
 
 
+def _watch_parent(parent: int) -> None:
+    while True:
+        if os.getppid() != parent:  # the study was killed: stop instead of writing on
+            os._exit(3)
+        time.sleep(0.05)
+
+
 def _init_worker(queue: Any, parent: int) -> None:
+    import threading
+
     global _QUEUE, _PARENT
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C stops
     _QUEUE, _PARENT = queue, parent
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
 
 
 def _report_to_parent(index: int, updates: int, steps: int) -> None:
-    if os.getppid() != _PARENT:  # the study was killed: stop instead of writing on
-        os._exit(3)
     _QUEUE.put((index, updates, steps))
 
 
