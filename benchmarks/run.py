@@ -39,6 +39,7 @@ SUITES = [
     ("compile", "bench_compile"),
     ("gpu", "bench_gpu"),
     ("inspect", "bench_inspect"),
+    ("study", "bench_study"),
 ]
 
 SCRIPT_ARGS = {"bench_inspect": ["--params", "1000000", "--steps", "4"]}
