@@ -1,7 +1,8 @@
 """The figures of a study report (matplotlib, PNG at 100 dpi, at most 1100 px wide).
 
 Each figure is drawn at the size the report shows it (no down-scaling in a 1150 px page),
-so an 11 pt font renders at about 15 px. Legends sit outside the axes (they never hide a
+and no text is smaller than 11 pt: about 15 px at that size, still 10 px in an 800 px
+window. Legends sit outside the axes (they never hide a
 curve), metric axes zoom to the range the ranking is decided in, and log axes span at most
 four decades below their top.
 """
@@ -23,16 +24,17 @@ FONT_PT = 11
 _DECADES = 4.0
 
 
-def _style() -> Any:
-    import matplotlib
+_RC: dict[str, Any] = {"font.size": FONT_PT, "axes.titlesize": FONT_PT + 1,
+                       "legend.fontsize": FONT_PT, "xtick.labelsize": FONT_PT,
+                       "ytick.labelsize": FONT_PT, "axes.labelsize": FONT_PT}
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    plt.rcParams.update({"font.size": FONT_PT, "axes.titlesize": FONT_PT + 1,
-                         "legend.fontsize": FONT_PT - 1, "xtick.labelsize": FONT_PT - 1,
-                         "ytick.labelsize": FONT_PT - 1, "axes.labelsize": FONT_PT})
-    return plt
+def _figure(nrows: int, ncols: int, size: tuple[float, float], **kw: Any) -> tuple[Any, Any]:
+    """A figure and its axes grid, without pyplot (no backend switch, no global state)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size)
+    return fig, fig.subplots(nrows, ncols, squeeze=False, **kw)
 
 
 def _colors(names: Sequence[str]) -> dict[str, Any]:
@@ -79,8 +81,7 @@ def _log_floor(ax: Any, values: Sequence[np.ndarray]) -> None:
 
 
 def _lr_figure(runs: Sequence[Any], opts: list[str], colors: dict[str, Any], path: Path) -> None:
-    plt = _style()
-    fig, axes = plt.subplots(len(opts), 2, figsize=(11, 3.4 * len(opts)), squeeze=False)
+    fig, axes = _figure(len(opts), 2, (11, 3.4 * len(opts)))
     for i, opt in enumerate(opts):
         first = _first_seed(runs, opt)
         same = coinciding(runs, opt)
@@ -102,7 +103,6 @@ def _lr_figure(runs: Sequence[Any], opts: list[str], colors: dict[str, Any], pat
         axes[i][1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
-    plt.close(fig)
 
 
 def _ema(x: np.ndarray, beta: float = 0.9) -> np.ndarray:
@@ -116,8 +116,7 @@ def _ema(x: np.ndarray, beta: float = 0.9) -> np.ndarray:
 
 def _training_figure(runs: Sequence[Any], opts: list[str], colors: dict[str, Any],
                      metric: str, higher: bool, path: Path) -> None:
-    plt = _style()
-    fig, axes = plt.subplots(len(opts), 2, figsize=(11, 3.6 * len(opts)), squeeze=False)
+    fig, axes = _figure(len(opts), 2, (11, 3.6 * len(opts)))
     for i, opt in enumerate(opts):
         mine = [r for r in runs if r.config.optimizer == opt and r.status == "finished"]
         ax_loss, ax_m = axes[i]
@@ -162,15 +161,13 @@ def _training_figure(runs: Sequence[Any], opts: list[str], colors: dict[str, Any
         ax_m.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
-    plt.close(fig)
 
 
 def _metric_figure(verdicts: Sequence[Any], colors: dict[str, Any], path: Path) -> None:
     """Per optimizer: the ranked metric of every seed (dots) and the mean (bar), best first."""
-    plt = _style()
     n = len(verdicts)
     height = max(2.6, 0.42 * max(len(v.rows) for v in verdicts) + 1.2)
-    fig, axes = plt.subplots(1, n, figsize=(11, height), squeeze=False)
+    fig, axes = _figure(1, n, (11, height))
     for ax, v in zip(axes[0], verdicts, strict=True):
         rows = list(v.rows)
         for y, row in enumerate(rows):
@@ -187,11 +184,9 @@ def _metric_figure(verdicts: Sequence[Any], colors: dict[str, Any], path: Path) 
         ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
-    plt.close(fig)
 
 
 def _band_figure(runs: Sequence[Any], colors: dict[str, Any], path: Path) -> bool:
-    plt = _style()
     banded = [r for r in runs if r.band is not None and r.band.get("median")]
     first: dict[tuple[str, str], Any] = {}
     for r in sorted(banded, key=lambda r: r.config.seed):
@@ -201,8 +196,7 @@ def _band_figure(runs: Sequence[Any], colors: dict[str, Any], path: Path) -> boo
     items = list(first.values())
     ncols = min(4, len(items))
     nrows = -(-len(items) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(11, 2.9 * nrows + 0.6), squeeze=False,
-                             sharey=True)
+    fig, axes = _figure(nrows, ncols, (11, 2.9 * nrows + 0.6), sharey=True)
     for ax, r in zip(axes.flat, items, strict=False):
         b = r.band
         steps = np.arange(len(b["median"]))
@@ -238,13 +232,20 @@ def _band_figure(runs: Sequence[Any], colors: dict[str, Any], path: Path) -> boo
                bbox_to_anchor=(0.5, 1.0))
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / (2.9 * nrows + 0.6)))
     fig.savefig(path, dpi=DPI)
-    plt.close(fig)
     return True
 
 
 def draw_all(folder: Path, runs: Sequence[Any], verdicts: Sequence[Any], metric: str,
              higher: bool) -> list[str]:
     """Draw every figure that has data into ``folder``; return their file names."""
+    import matplotlib
+
+    with matplotlib.rc_context(_RC):  # type: ignore[arg-type]
+        return _draw_all(folder, runs, verdicts, metric, higher)
+
+
+def _draw_all(folder: Path, runs: Sequence[Any], verdicts: Sequence[Any], metric: str,
+              higher: bool) -> list[str]:
     ok = [r for r in runs if r.lr]
     if not ok:
         return []
