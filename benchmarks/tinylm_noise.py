@@ -34,7 +34,6 @@ import torch
 import lrkit
 from lrkit.tasks.tinylm import TinyLM
 from lrkit.torch import LRScheduler
-from lrkit.train.runner import make_optimizer, set_determinism
 
 SPECS = {
     "cosine": "warmup({w}) then cosine(end=0) over {t}",
@@ -46,7 +45,7 @@ SPECS = {
 def train(task: TinyLM, spec: str, peak: float, seed: int) -> dict[str, Any]:
     """One run: rate and training loss per update, validation loss at eval steps."""
     run = task.build(seed)
-    opt = make_optimizer("adamw", run.param_groups(), peak)
+    opt = torch.optim.AdamW(run.param_groups(), lr=peak, weight_decay=0.01)
     sched = LRScheduler(opt, lrkit.parse(spec))
     lrs, losses, evals = [], [], []
     t0 = time.perf_counter()
@@ -97,7 +96,8 @@ def main() -> None:
     ap.add_argument("--task-arg", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--out", default=None, help="write every curve as JSON here")
     args = ap.parse_args()
-    set_determinism(args.threads)
+    torch.use_deterministic_algorithms(True)  # as lrkit's study runner
+    torch.set_num_threads(args.threads)
     kw: dict[str, Any] = {k: json.loads(v) for k, v in (a.split("=", 1) for a in args.task_arg)}
     if args.steps is not None:
         kw["steps"] = args.steps

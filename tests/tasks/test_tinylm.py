@@ -173,3 +173,17 @@ def test_too_little_text_or_missing_root(tmp_path: Path) -> None:
         TinyLM(root=str(tmp_path / "nowhere")).describe()
     with pytest.raises(ConfigError, match="step=-1 is invalid"):
         TinyLM(**TINY).build(0).batch(-1)
+
+
+def test_default_schedules_warm_up_then_follow_their_shape() -> None:
+    from lrkit.spec import parse
+
+    t = TinyLM(steps=400)
+    assert set(t.schedules) == {"cosine", "wsd", "linear", "inverse-sqrt", "constant"}
+    for name, spec in t.schedules.items():
+        s = parse(spec, total_steps=400)
+        assert s(0) == 0.0
+        assert s(20) == pytest.approx(1.0)  # warmup: 400 // 20 updates to the base rate
+        assert s(400) == pytest.approx({"constant": 1.0, "inverse-sqrt": (1 + 380 / 20) ** -0.5
+                                        }.get(name, 0.0), abs=1e-12)
+    assert parse(t.schedules["wsd"], total_steps=400)(320) == pytest.approx(1.0)  # 20 % decay

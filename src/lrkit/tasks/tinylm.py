@@ -133,6 +133,8 @@ def load_corpus(root: str | None, corpus_bytes: int, val_fraction: float) -> Cor
     for path in _list_files(base):
         if left <= 0:
             break
+        if not (base / path).is_file():  # a dangling link
+            continue
         data = ((base / path).read_bytes() + SEPARATOR)[:left]
         left -= len(data)
         split = "val" if _is_val(path, val_fraction) else "train"
@@ -304,6 +306,17 @@ class TinyLM:
         if root is not None and not isinstance(root, str | os.PathLike):
             raise bad("root", root, "a folder path or None (the standard library)")
         self.root = None if root is None else os.fspath(root)
+        #: peak rates of a study (AdamW's best of 1e-3, 3e-3, 1e-2 under cosine, default sizes)
+        self.lrs = {"adamw": 3e-3, "adam": 3e-3}
+        warm = max(1, self.steps // 20)
+        #: the default schedules of a study (horizon: the run's steps), pretraining-style
+        self.schedules = {
+            "cosine": f"warmup({warm}) then cosine(end=0)",
+            "wsd": f"wsd(warmup_steps={warm}, decay_fraction=0.2)",
+            "linear": f"warmup({warm}) then linear(end=0)",
+            "inverse-sqrt": f"warmup({warm}) then rsqrt(timescale={warm})",
+            "constant": f"warmup({warm}) then constant",
+        }
 
     def corpus(self) -> Corpus:
         """The text (read once per process), checked to be long enough for ``context``."""
