@@ -47,6 +47,7 @@ def _losses(task: TinyLM, seed: int, steps: int = 3, lr: float = 1e-2) -> list[f
 def test_corpus_is_the_stdlib_files_it_names(task: TinyLM) -> None:
     d = task.describe()["corpus"]
     root = Path(d["root"])
+    assert d["source"] == "python-stdlib"
     files = d["files"]
     assert sum(f["bytes"] for f in files) == d["bytes"] == TINY["corpus_bytes"]
     train, val = b"", b""
@@ -95,6 +96,7 @@ def test_own_root_skips_tests_and_non_python(tmp_path: Path) -> None:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text(text)
     corpus = tinylm.load_corpus(str(tmp_path), 10_000, 0.5)
+    assert corpus.describe()["source"] == "folder"
     assert sorted(f[0] for f in corpus.files) == ["a.py", "pkg/b.py", "pkg/encodings/ok.py"]
     assert sorted(corpus.train + corpus.val) == sorted(b"x = 1\n" * 20 + b"y = 2\n" * 20
                                                        + b"z = 3\n" * 20 + b"\0" * 3)

@@ -92,7 +92,7 @@ class Corpus:
     def describe(self) -> dict[str, Any]:
         manifest = "".join(f"{s} {n} {h} {p}\n" for p, n, h, s in self.files)
         return {
-            "source": "python-stdlib",
+            "source": "python-stdlib" if self.root == _stdlib() else "folder",
             "root": self.root,
             "python": ".".join(map(str, sys.version_info[:3])),
             "bytes": len(self.train) + len(self.val),
@@ -119,9 +119,13 @@ def _list_files(root: Path) -> list[str]:
 _CACHE: dict[tuple[str, int, float], Corpus] = {}
 
 
+def _stdlib() -> str:
+    return str(Path(sysconfig.get_paths()["stdlib"]).resolve())
+
+
 def load_corpus(root: str | None, corpus_bytes: int, val_fraction: float) -> Corpus:
     """Read (once per process) the first ``corpus_bytes`` bytes of the ordered files."""
-    base = Path(sysconfig.get_paths()["stdlib"] if root is None else root).resolve()
+    base = Path(_stdlib() if root is None else root).resolve()
     key = (str(base), corpus_bytes, val_fraction)
     if key in _CACHE:
         return _CACHE[key]
@@ -211,7 +215,8 @@ class TinyLMRun:
         self._train = _tensor(corpus.train)
         self._val = _tensor(corpus.val)
         span = torch.arange(task.context + 1)
-        starts = torch.linspace(0, len(corpus.val) - task.context - 1, task.val_windows)
+        starts = torch.linspace(0, len(corpus.val) - task.context - 1, task.val_windows,
+                                dtype=torch.float64)
         self._val_idx = starts.round().long()[:, None] + span
         self._span = span
 
@@ -343,6 +348,11 @@ class TinyLM:
             "corpus": self.corpus().describe(),
             "torch": torch.__version__,
         }
+
+    def __repr__(self) -> str:
+        return (f"TinyLM(context={self.context}, width={self.width}, layers={self.layers}, "
+                f"heads={self.heads}, batch_size={self.batch_size}, steps={self.steps}, "
+                f"corpus_bytes={self.corpus_bytes})")
 
     def build(self, seed: int) -> TinyLMRun:
         """A fresh run: the weights and the batch of every step follow from ``seed``."""
