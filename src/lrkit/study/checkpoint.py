@@ -1,4 +1,4 @@
-"""Crash-safe checkpoints of a comparison run: atomic writes, ``weights_only`` loads.
+"""Crash-safe checkpoints of a study run: atomic writes, ``weights_only`` loads.
 
 A checkpoint is one ``torch.save`` file of plain data and tensors (model, optimizer and
 scheduler states, the run's recorded numbers, the RNG states), so
@@ -27,8 +27,8 @@ from lrkit.errors import StateError
 __all__ = ["FORMAT", "VERSION", "Checkpointing", "load_checkpoint", "remove_stale",
            "run_file", "save_atomic"]
 
-FORMAT = "lrkit.train.checkpoint"
-VERSION = 1
+FORMAT = "lrkit.study.checkpoint"
+VERSION = 2
 
 
 @dataclasses.dataclass(frozen=True)
