@@ -14,6 +14,7 @@ One run after another, in this process, with ``--threads`` threads.
     python benchmarks/tinylm_noise.py --schedules cosine constant wsd --peaks 3e-3 \\
         --seeds 0 1 2 --out tinylm_noise.json
     python benchmarks/tinylm_noise.py --steps 1000 --task-arg width=32   # smaller sizes
+    python benchmarks/tinylm_noise.py --merge a.json b.json   # one table of several shares
 
 Schedules (``W`` = ``--warmup`` updates, ``T`` = ``--steps``): ``cosine``
 ``warmup(W) then cosine(end=0) over T``, ``constant`` ``warmup(W) then const over T``,
@@ -84,6 +85,31 @@ def window_losses(run: Any) -> list[float]:
     return per
 
 
+def table(results: dict[tuple[str, float], dict[int, dict[str, Any]]]) -> None:
+    """Print the comparison: one row per (schedule, peak), best mean first."""
+    def mean(key: tuple[str, float]) -> float:
+        return statistics.fmean(r["final"] for r in results[key].values())
+
+    best = min(results, key=mean)
+    print(f"\n{'schedule':9s} {'peak':>7s} {'mean':>7s} {'std':>7s} {'range':>15s} "
+          f"{'vs best':>8s} {'paired sd':>9s} {'eval se':>7s} {'ms/upd':>7s}")
+    for key in sorted(results, key=mean):
+        runs = results[key]
+        finals = [runs[s]["final"] for s in sorted(runs)]
+        sd = statistics.stdev(finals) if len(finals) > 1 else math.nan
+        both = [s for s in sorted(runs) if s in results[best]]
+        diffs = [runs[s]["final"] - results[best][s]["final"] for s in both]
+        psd = statistics.stdev(diffs) if len(diffs) > 1 else math.nan
+        # evaluation noise of the paired difference: per-window differences, same windows
+        ese = statistics.fmean(se([a - b for a, b in zip(
+            runs[s]["windows"], results[best][s]["windows"], strict=True)])
+            for s in both) if key != best else 0.0
+        ms = statistics.fmean(r["s_per_update"] for r in runs.values()) * 1e3
+        print(f"{key[0]:9s} {key[1]:7g} {mean(key):7.4f} {sd:7.4f} "
+              f"{min(finals):7.4f}-{max(finals):7.4f} {statistics.fmean(diffs):+8.4f} "
+              f"{psd:9.4f} {ese:7.4f} {ms:7.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--schedules", nargs="+", default=["cosine", "constant", "wsd"],
@@ -95,7 +121,18 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--task-arg", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--out", default=None, help="write every curve as JSON here")
+    ap.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                    help="train nothing: print the table of runs saved by --out (several "
+                    "processes' shares of one study)")
     args = ap.parse_args()
+    results: dict[tuple[str, float], dict[int, dict[str, Any]]] = {}
+    if args.merge:
+        for path in args.merge:
+            with open(path) as f:
+                for r in json.load(f)["runs"]:
+                    results.setdefault((r["schedule"], r["peak"]), {})[r["seed"]] = r
+        table(results)
+        return
     torch.use_deterministic_algorithms(True)  # as lrkit's study runner
     torch.set_num_threads(args.threads)
     kw: dict[str, Any] = {k: json.loads(v) for k, v in (a.split("=", 1) for a in args.task_arg)}
@@ -107,7 +144,6 @@ def main() -> None:
     print(f"tinylm {desc['settings']} params={desc['parameters']} "
           f"corpus sha256(train)={desc['corpus']['train_sha256'][:12]} "
           f"python {desc['corpus']['python']} threads={args.threads}", flush=True)
-    results: dict[tuple[str, float], dict[int, dict[str, Any]]] = {}
     for name in args.schedules:
         spec = SPECS[name].format(w=warm, t=task.steps)
         for peak in args.peaks:
@@ -117,24 +153,7 @@ def main() -> None:
                 print(f"  {name:9s} peak={peak:g} seed={seed}: val_loss={r['final']:.4f} "
                       f"(se {se(r['windows']):.4f}) {r['s_per_update'] * 1e3:.1f} ms/update",
                       flush=True)
-    best = min(results, key=lambda k: statistics.fmean(r["final"] for r in results[k].values()))
-    print(f"\n{'schedule':9s} {'peak':>7s} {'mean':>7s} {'std':>7s} {'range':>15s} "
-          f"{'vs best':>8s} {'paired sd':>9s} {'eval se':>7s} {'ms/upd':>7s}")
-    for key, runs in sorted(results.items(), key=lambda kv: statistics.fmean(
-            r["final"] for r in kv[1].values())):
-        finals = [runs[s]["final"] for s in sorted(runs)]
-        sd = statistics.stdev(finals) if len(finals) > 1 else math.nan
-        diffs = [runs[s]["final"] - results[best][s]["final"] for s in sorted(runs)
-                 if s in results[best]]
-        psd = statistics.stdev(diffs) if len(diffs) > 1 else math.nan
-        # evaluation noise of the paired difference: per-window differences, same windows
-        ese = statistics.fmean(se([a - b for a, b in zip(
-            runs[s]["windows"], results[best][s]["windows"], strict=True)])
-            for s in runs if s in results[best]) if key != best else 0.0
-        ms = statistics.fmean(r["s_per_update"] for r in runs.values()) * 1e3
-        print(f"{key[0]:9s} {key[1]:7g} {statistics.fmean(finals):7.4f} {sd:7.4f} "
-              f"{min(finals):7.4f}-{max(finals):7.4f} {statistics.fmean(diffs):+8.4f} "
-              f"{psd:9.4f} {ese:7.4f} {ms:7.1f}")
+    table(results)
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"describe": {**desc, "corpus": {k: v for k, v in desc["corpus"].items()

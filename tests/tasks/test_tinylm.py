@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from pathlib import Path
 
@@ -73,6 +74,7 @@ def test_corpus_is_the_stdlib_files_it_names(task: TinyLM) -> None:
 
 def test_describe_is_stable_and_split_by_path(task: TinyLM) -> None:
     first = task.describe()
+    assert json.loads(json.dumps(first)) == first  # plain JSON data
     tinylm._CACHE.clear()  # read the files again
     assert TinyLM(**TINY).describe() == first
     assert first["settings"]["context"] == 16
@@ -189,3 +191,20 @@ def test_default_schedules_warm_up_then_follow_their_shape() -> None:
         assert s(400) == pytest.approx({"constant": 1.0, "inverse-sqrt": (1 + 380 / 20) ** -0.5
                                         }.get(name, 0.0), abs=1e-12)
     assert parse(t.schedules["wsd"], total_steps=400)(320) == pytest.approx(1.0)  # 20 % decay
+
+
+def test_a_study_runs_tinylm_by_name_with_its_defaults() -> None:
+    from lrkit.study import compare
+
+    args = {k: v for k, v in TINY.items() if k != "steps"} | {"steps": 4, "eval_every": 2}
+    study = compare("tinylm", task_args=args, schedules=["wsd"], optimizers=["adamw"],
+                    seeds=[0, 1], workers=1)
+    assert [r.status for r in study.runs] == ["finished"] * 2
+    for r in study.runs:
+        assert len(r.train_loss) == 4
+        assert r.evals["step"] == [2, 4]
+        assert len(r.evals["val_loss"]) == 2
+        assert r.config.lr == 3e-3  # the task's AdamW peak
+        assert r.task["describe"]["corpus"]["train_sha256"] == (
+            TinyLM(**args).describe()["corpus"]["train_sha256"])
+    assert study.runs[0].train_loss != study.runs[1].train_loss
