@@ -132,14 +132,14 @@ def test_example_task_from_the_repository_root(tmp_path: Path) -> None:
 def test_tinylm_from_the_command_line(tmp_path: Path) -> None:
     tiny = [f"--task-arg={k}={v}" for k, v in (("context", 16), ("width", 16), ("layers", 1),
             ("heads", 2), ("batch_size", 4), ("corpus_bytes", 150_000), ("val_windows", 16),
-            ("eval_every", 3))]
-    r = lrkit("compare", "--task", "tinylm", *tiny, "--steps", "6", "--schedules", "wsd",
+            ("eval_every", 10), ("steps", 20))]
+    r = lrkit("compare", "--task", "tinylm", *tiny, "--schedules", "wsd",
               "--optimizers", "adamw", "--seeds", "0,1", "--workers", "1", "-o", "lm", "-q",
               cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     res = json.loads((tmp_path / "lm" / "results.json").read_text())
     assert res["task"]["name"] == "tinylm"
-    assert [x["evals"]["step"] for x in res["runs"]] == [[3, 6], [3, 6]]
+    assert [x["evals"]["step"] for x in res["runs"]] == [[10, 20], [10, 20]]
     assert res["task"]["describe"]["corpus"]["train_sha256"]
     f = lrkit("find-lr", "--task", "tinylm", *tiny, "--num-steps", "8", "--end-lr", "0.1",
               "-q", cwd=tmp_path)
