@@ -112,33 +112,6 @@ def test_same_seed_same_numbers(tiny_report: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_readme_study_on_your_own_model_runs_as_written(tmp_path: Path) -> None:
-    """The README's own-model commands, verbatim, from a copy of the repository root."""
-    import shlex
-
-    readme = (ROOT / "README.md").read_text()
-    lines = [ln for ln in readme.splitlines() if ln.startswith(("lrkit compare --task ",
-                                                                 "lrkit find-lr --task "))]
-    assert len(lines) == 2, lines
-    shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    compare_cmd, findlr_cmd = (shlex.split(ln)[1:] for ln in lines)
-    r = lrkit(*compare_cmd, cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    out = tmp_path / compare_cmd[compare_cmd.index("-o") + 1]
-    res = json.loads((out / "results.json").read_text())
-    assert res["task"]["name"] == "my-mlp"
-    assert res["task"]["entry"] == "examples.my_task:make"
-    assert res["task"]["args"] == {"hidden": 32}
-    assert res["study"]["seeds"] == [0, 1, 2]
-    assert [len(x["updates"]["lr"]) for x in res["runs"]] == [300] * 9
-    assert res["runs"][0]["optimizer"]["base_lr"] == 3e-3  # the task's own default rate
-    assert "adamw: " in r.stdout  # the verdict, printed
-    f = lrkit(*findlr_cmd, cwd=tmp_path)
-    assert f.returncode == 0, f.stderr
-    assert "spec (onecycle, peak = steepest): onecycle(peak=" in f.stdout
-
-
-@pytest.mark.slow
 def test_tinylm_from_the_command_line(tmp_path: Path) -> None:
     tiny = [f"--task-arg={k}={v}" for k, v in (("context", 16), ("width", 16), ("layers", 1),
             ("heads", 2), ("batch_size", 4), ("corpus_bytes", 150_000), ("val_windows", 16),

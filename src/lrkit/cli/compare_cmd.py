@@ -37,8 +37,8 @@ def add_task_options(p: argparse.ArgumentParser) -> None:
     """``--task``, ``--task-arg``, and the ``--epochs``/``--batch-size`` shortcuts."""
     p.add_argument("--task", default="digits", metavar="NAME|MODULE:FACTORY",
                    help="what to train: a built-in task (digits, tinylm), an importable "
-                   "'package.module:factory' (the current folder is on the import path: "
-                   "'examples.my_task:make') or 'path/to/file.py:factory' (default digits)")
+                   "'package.module:factory' (the current folder is on the import path, e.g. "
+                   "'mypkg.tasks:make') or 'path/to/file.py:factory' (default digits)")
     p.add_argument("--task-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="keyword argument of the task factory (repeatable; VALUE is read as "
                    "a JSON number/true/false/null/\"string\", else as text)")
