@@ -42,6 +42,7 @@ SUITES = [
     ("inspect", "bench_inspect"),
     ("startup", "bench_startup"),
     ("laws", "bench_laws"),
+    ("study", "bench_study"),
 ]
 
 SCRIPT_ARGS = {"bench_inspect": ["--params", "1000000", "--steps", "4"]}

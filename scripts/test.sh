@@ -11,6 +11,7 @@ if ! installed test; then
   # extras (torchvision, opencv): --no-deps cannot replace torch
   python -m pip install -q --no-deps timm mmengine
   python -m pip install -q addict yapf termcolor   # mmengine's own imports
+  python -m pip install -q "ray>=2.9"            # the Ray backend of lrkit compare is tested for real
   mark_installed
 fi
 python -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 'an extra replaced torch: ' + torch.__version__)"

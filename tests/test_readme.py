@@ -56,6 +56,10 @@ def test_readme_python_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
 
 def test_readme_lrkit_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    # as from the repository root: the own-model study uses examples/my_task.py
+    shutil.copytree(README.parent / "examples", tmp_path / "examples")
     monkeypatch.chdir(tmp_path)
     ran = run_commands(TEXT, "README.md")
     assert any(c.startswith("lrkit plot ") for c in ran)

@@ -18,7 +18,8 @@ from lrkit.cli import main
 from lrkit.compat.segmenter import Segmenter, segmenter_schedule
 from lrkit.spec import _registry as reg
 from lrkit.spec import from_dict, kinds, parse_string, to_string
-from lrkit.train.runner import PRESETS, TaskConfig, default_schedules
+from lrkit.study.config import PRESETS, default_schedules
+from lrkit.tasks.digits import Digits
 
 PAGE = (Path(__file__).resolve().parents[1] / "docs" / "spec.md").read_text()
 NAMES = PAGE.split("## Every name", 1)[1].split("\n## ", 1)[0]  # the table of names
@@ -44,16 +45,16 @@ def test_compare_list_prints_specs_that_parse(capsys: pytest.CaptureFixture[str]
 
 
 def test_the_report_specs_parse_and_segmenter_is_the_drop_in() -> None:
-    task = TaskConfig(epochs=3, steps_per_epoch=23)
+    task = Digits(epochs=3)
     for choice in default_schedules(task):
         lrkit.parse(choice.spec)  # the report prints choice.spec
     seg = next(c for c in default_schedules(task) if c.name == "segmenter")
     s = lrkit.parse(seg.spec)
     assert isinstance(s, Segmenter)
-    # the same rates as the drop-in's schedule the comparison trains with (see train/loop.py)
-    want = segmenter_schedule(step_size=1, iter_warmup=0, iter_max=task.total_steps,
+    # the same rates as the drop-in's schedule the comparison trains with (see study/runner.py)
+    want = segmenter_schedule(step_size=1, iter_warmup=0, iter_max=task.steps,
                               power=0.9, min_lr=1e-5)
-    steps = np.arange(task.total_steps + 5, dtype=np.float64)
+    steps = np.arange(task.steps + 5, dtype=np.float64)
     assert np.array_equal(s(steps, base=0.05), want(steps, base=0.05))
 
 

@@ -66,14 +66,15 @@ def test_help_example_runs(name: str, example: str, tmp_path: Path,
     if name == "compare" and "-o" in argv:
         res = json.loads((tmp_path / argv[argv.index("-o") + 1] / "results.json").read_text())
         # the custom 'fast=onecycle over 100' keeps its own horizon (not the run's 69)
-        fast = next(r for r in res["runs"] if r["schedule"] == "fast")
-        lr = fast["per_step"]["lr"]
-        assert len(lr) == res["task"]["total_steps"] == 69
+        fast = next(r for r in res["runs"] if r["schedule"]["name"] == "fast")
+        lr = fast["updates"]["lr"]
+        assert len(lr) == fast["steps"] == 69
         # torch's OneCycleLR over 100 steps (same defaults), stepped for the run's 69 updates
         import torch
 
-        opt = torch.optim.AdamW([torch.zeros(1, requires_grad=True)], lr=fast["base_lr"])
-        ref = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=fast["base_lr"], total_steps=100)
+        base = fast["optimizer"]["base_lr"]
+        opt = torch.optim.AdamW([torch.zeros(1, requires_grad=True)], lr=base)
+        ref = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=base, total_steps=100)
         expected = []
         for _ in range(69):
             expected.append(opt.param_groups[0]["lr"])
@@ -86,12 +87,12 @@ def test_help_example_runs(name: str, example: str, tmp_path: Path,
 
 def test_custom_schedule_horizon() -> None:
     """A custom spec with its own horizon is taken as given; one without gets the run's."""
-    from lrkit.train.runner import ScheduleChoice, TaskConfig, build_schedule
+    from lrkit.study.config import ScheduleChoice, build_schedule
 
-    task = TaskConfig(epochs=3, steps_per_epoch=23)
-    assert build_schedule(ScheduleChoice("a", "cosine over 100"), task).horizon == 100
-    assert build_schedule(ScheduleChoice("b", "cosine(40)"), task).horizon == 40
-    assert build_schedule(ScheduleChoice("c", "warmup(5) then cosine"), task).horizon == 69
+    steps = 3 * 23
+    assert build_schedule(ScheduleChoice("a", "cosine over 100"), steps).horizon == 100
+    assert build_schedule(ScheduleChoice("b", "cosine(40)"), steps).horizon == 40
+    assert build_schedule(ScheduleChoice("c", "warmup(5) then cosine"), steps).horizon == 69
 
 
 LIGHT = ["--version", "--help", "show 'cosine over 100'", "export 'cosine over 10'",

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from lrkit.train.checkpoint import load_checkpoint
+from lrkit.study.checkpoint import load_checkpoint, run_file
 
 from ._util import ENV, lrkit, without_wall_times
 
 ARGS = ["compare", "--schedules", "plateau,onecycle", "--optimizers", "adamw", "--epochs", "2",
-        "--checkpoint-every", "2", "-q"]
+        "--checkpoint-every", "2", "--seeds", "0", "--workers", "1", "-q"]
 KILLS = 5
 
 
@@ -84,7 +84,7 @@ def test_sigkill_at_random_moments_then_resume_is_bitwise_identical(tmp_path: Pa
         assert sb["done"]
         for k, v in sa["model"].items():
             assert torch.equal(v, sb["model"][k]), k
-        for k in ("lr", "train_loss", "val_loss", "val_acc"):
+        for k in ("lr", "train_loss", "evals"):
             assert sa["result"][k] == sb["result"][k]
     print(f"kills={kills} resumes={resumes} stray temp files seen={seen_tmp}", file=sys.stderr)
 
@@ -92,13 +92,13 @@ def test_sigkill_at_random_moments_then_resume_is_bitwise_identical(tmp_path: Pa
 def test_existing_checkpoints_need_resume_or_force(tmp_path: Path) -> None:
     ck = tmp_path / "out-checkpoints"
     ck.mkdir()
-    (ck / "run000-constant-sgd-seed-0.pt").write_bytes(b"x")
+    run_file(ck, "constant / sgd / seed 0").write_bytes(b"x")
     r = lrkit("compare", "--schedules", "constant", "--optimizers", "sgd", "--epochs", "1",
-              "--checkpoint-every", "5", "-o", "out", "-q", cwd=tmp_path)
+              "--seeds", "0", "--checkpoint-every", "5", "-o", "out", "-q", cwd=tmp_path)
     assert r.returncode == 2
     assert "use --resume to continue it or --force" in r.stderr
     r = lrkit("compare", "--schedules", "constant", "--optimizers", "sgd", "--epochs", "1",
-              "-o", "out", "-q", "--resume", cwd=tmp_path)
+              "--seeds", "0", "-o", "out", "-q", "--resume", cwd=tmp_path)
     assert r.returncode != 0
     assert "checkpoint=" in r.stderr
     assert "is invalid" in r.stderr

@@ -1,4 +1,4 @@
-"""``lrkit compare``: train the built-in task under several schedules and optimizers."""
+"""``lrkit compare``: a schedule study on a task (built-in or yours) across seeds."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from typing import Any
 
 from lrkit.cli._common import UsageError, add_output_options, new_folder, positive_int
 
-__all__ = ["SUMMARY", "add_parser"]
+__all__ = ["SUMMARY", "add_parser", "add_task_options", "task_from_args"]
 
 # the line in 'lrkit --help'
-SUMMARY = "train a small CNN under several schedules and optimizers; write a report"
+SUMMARY = "train a task under several schedules, optimizers and seeds; write a report"
 
 
 def _csv_list(text: str) -> list[str]:
@@ -28,33 +28,68 @@ def _seeds(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"seeds={text!r}: expected integers, e.g. 0,1,2") from None
     if not seeds or min(seeds) < 0:
         raise argparse.ArgumentTypeError(f"seeds={text!r}: expected integers >= 0, e.g. 0,1,2")
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"seeds={text!r}: a seed is repeated")
     return seeds
 
 
+def add_task_options(p: argparse.ArgumentParser) -> None:
+    """``--task``, ``--task-arg``, and the ``--epochs``/``--batch-size`` shortcuts."""
+    p.add_argument("--task", default="digits", metavar="NAME|MODULE:FACTORY",
+                   help="what to train: a built-in task (digits, tinylm), an importable "
+                   "'package.module:factory' (the current folder is on the import path, e.g. "
+                   "'mypkg.tasks:make') or 'path/to/file.py:factory' (default digits)")
+    p.add_argument("--task-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="keyword argument of the task factory (repeatable; VALUE is read as "
+                   "a JSON number/true/false/null/\"string\", else as text)")
+    p.add_argument("--epochs", type=positive_int("epochs"), default=None,
+                   help="shortcut for --task-arg epochs=E (digits: default 10)")
+    p.add_argument("--batch-size", type=positive_int("batch-size"), default=None,
+                   help="shortcut for --task-arg batch_size=B (digits: default 64)")
+
+
+def task_from_args(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
+    """(task, worker source, task record) from the task options."""
+    from lrkit.study.api import resolve_task
+    from lrkit.tasks.registry import parse_task_args
+
+    targs = parse_task_args(args.task_arg)
+    for key, value in (("epochs", args.epochs), ("batch_size", args.batch_size)):
+        if value is not None:
+            if key in targs:
+                raise UsageError(f"--{key.replace('_', '-')} and --task-arg {key}=... both "
+                                 "given: keep one")
+            targs[key] = value
+    return resolve_task(args.task, targs)
+
+
 def add_parser(sub: Any, parent: argparse.ArgumentParser) -> None:
-    from lrkit.train.runner import OPTIMIZERS, PRESETS
+    from lrkit.study.config import OPTIMIZERS, PRESETS
 
     p = sub.add_parser(
         "compare", parents=[parent],
         help=SUMMARY,
-        description="Train the same small CNN on scikit-learn's 8x8 handwritten digits (no "
-        "download) under several schedules and optimizers, and write a report folder: "
-        "report.html (opens from disk), PNG figures, results.json, results.csv (per step) and "
-        "summary.csv. Fixed seeds give identical numbers run to run. Ctrl-C keeps the finished "
-        "runs and writes a partial report. Runs under torchrun (DistributedDataParallel, gloo "
-        "on CPU, NCCL on GPU; --batch-size is the global batch, so the schedule does not "
-        "depend on the number of processes); only rank 0 writes.",
-        epilog="built-in schedules: " + ", ".join(PRESETS) + " (see --list).",
+        description="Train a task (default: a small CNN on scikit-learn's 8x8 digits, no "
+        "download; or your own model: --task module:factory) under several schedules and "
+        "optimizers, each with several seeds, in parallel worker processes (or on Ray), and "
+        "write a report folder: report.html (the verdict per optimizer first: best schedule, "
+        "or a tie within noise, from paired comparisons across seeds), PNG figures, "
+        "results.json, results.csv (per update), summary.csv and runs/ (one run file per "
+        "run). Fixed seeds give identical numbers run to run and for any number of workers. "
+        "Ctrl-C keeps the finished runs and writes a partial report. Under torchrun runs use "
+        "DistributedDataParallel one after another; only rank 0 writes.",
+        epilog="lrkit's schedules: " + ", ".join(PRESETS) + " (see --list).",
         examples=[
             "lrkit compare --schedules setr,onecycle --schedule 'fast=onecycle over 100' "
-            "--optimizers adamw --epochs 3 -o out",
+            "--optimizers adamw --epochs 3 --seeds 0 -o out",
             "lrkit compare --list",
         ],
     )
+    add_task_options(p)
     p.add_argument(
         "--schedules", type=_csv_list, metavar="NAMES",
-        help="built-in schedules to run, comma-separated (default: all eight, unless "
-        "--schedule is given)",
+        help="named schedules to run, comma-separated (default: the task's own set, else "
+        "lrkit's eight, unless --schedule is given)",
     )
     p.add_argument(
         "--schedule", action="append", default=[], metavar="[LABEL=]SPEC",
@@ -66,28 +101,34 @@ def add_parser(sub: Any, parent: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--lr", action="append", default=[], metavar="OPT=LR",
-        help="base learning rate of an optimizer (repeatable); defaults: "
+        help="base learning rate of an optimizer (repeatable); defaults: the task's, else "
         + ", ".join(f"{k}={v[0]:g}" for k, v in OPTIMIZERS.items()),
     )
-    p.add_argument("--epochs", type=positive_int("epochs"), default=10,
-                   help="epochs per run (default 10)")
-    p.add_argument("--batch-size", type=positive_int("batch-size"), default=64,
-                   help="mini-batch size (default 64)")
-    p.add_argument("--seeds", type=_seeds, default=[0], metavar="S[,S...]",
-                   help="seeds; one run per seed (default 0)")
+    p.add_argument("--steps", type=positive_int("steps"), default=None, metavar="N",
+                   help="optimizer updates per run (default: the task's)")
+    p.add_argument("--seeds", type=_seeds, default=[0, 1, 2], metavar="S[,S...]",
+                   help="seeds; one run per seed and configuration, paired across schedules "
+                   "(default 0,1,2)")
     p.add_argument("--threads", type=positive_int("threads"), default=1,
-                   help="torch threads, fixed for reproducibility (default 1: fastest for "
-                   "this tiny model and robust on a busy machine)")
+                   help="torch threads per run, fixed for reproducibility (default 1)")
     p.add_argument("--accumulate", type=positive_int("accumulate"), default=1, metavar="K",
                    help="gradient accumulation: split each batch into K micro-batches per "
                    "optimizer update (the schedule counts updates; default 1)")
+    p.add_argument("--workers", type=positive_int("workers"), default=None, metavar="N",
+                   help="runs in parallel (default: the number of CPUs, at most one per "
+                   "run; 1: one after another in this process)")
+    p.add_argument("--backend", choices=("local", "ray"), default="local",
+                   help="local worker processes (default) or Ray (pip install 'lrkit[ray]')")
+    p.add_argument("--ray-address", default=None, metavar="HOST:PORT",
+                   help="the Ray cluster to use (ray://HOST:PORT, HOST:PORT or auto); default: "
+                   "a local Ray instance with --workers CPUs")
     p.add_argument("--checkpoint-every", type=positive_int("checkpoint-every"), default=None,
                    metavar="N",
                    help="save each run's full state every N optimizer updates (and at its end), "
                    "atomically, to --checkpoint-dir (default with --resume: 100)")
     p.add_argument("--checkpoint-dir", type=Path, default=None, metavar="DIR",
                    help="checkpoint folder (default: OUTPUT-checkpoints beside the report "
-                   "folder); kept after the report is written")
+                   "folder; shared by all workers, so on a Ray cluster a shared file system)")
     p.add_argument("--resume", action="store_true",
                    help="continue from the checkpoints in --checkpoint-dir after a crash or "
                    "kill: finished runs are not repeated, the others continue bit for bit")
@@ -97,16 +138,15 @@ def add_parser(sub: Any, parent: argparse.ArgumentParser) -> None:
                    help="also write every run as a TensorBoard run under DIR (needs the "
                    "tensorboard package)")
     p.add_argument("--list", action="store_true",
-                   help="list the built-in schedules with their specs and exit")
+                   help="list the task's default schedules with their specs and exit")
     add_output_options(p)
     p.set_defaults(func=cmd_compare)
 
 
 def _lrs(items: list[str], optimizers: list[str]) -> dict[str, float]:
     from lrkit._validate import check_number
-    from lrkit.train.runner import OPTIMIZERS
 
-    out = {o: OPTIMIZERS[o][0] for o in optimizers}
+    out: dict[str, float] = {}
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or name.strip() not in optimizers:
@@ -120,89 +160,25 @@ def _lrs(items: list[str], optimizers: list[str]) -> dict[str, float]:
     return out
 
 
-class _Progress:
-    """Progress on stderr: rich bars (overall and per run) on a terminal, else one line per
-    finished run (logs, CI); nothing when quiet."""
-
-    def __init__(self, quiet: bool, total_runs: int, steps_per_run: int) -> None:
-        self.bar: Any = None
-        self.lines = False
-        self.total_runs = total_runs
-        self.finished = 0
-        self.steps = steps_per_run
-        self.done_in_run = 0
-        if quiet:
-            return
-        from rich.console import Console
-
-        console = Console(stderr=True)
-        if not console.is_terminal:
-            self.lines = True
-            return
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.bar = Progress(
-            TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=console,
-        )
-        self.overall = self.bar.add_task(f"all {total_runs} runs (steps)",
-                                         total=total_runs * steps_per_run)
-        self.run: Any = None
-
-    def __enter__(self) -> _Progress:
-        if self.bar is not None:
-            self.bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-    def start_run(self, label: str) -> None:
-        self.done_in_run = 0
-        if self.bar is None:
-            return
-        if self.run is not None:
-            self.bar.remove_task(self.run)
-        self.run = self.bar.add_task(label, total=self.steps)
-
-    def step(self) -> None:
-        self.done_in_run += 1
-        if self.bar is not None:
-            self.bar.advance(self.run)
-            self.bar.advance(self.overall)
-
-    def end_run(self, result: Any) -> None:
-        self.finished += 1
-        if self.bar is not None and self.done_in_run < self.steps:  # a diverged run
-            self.bar.advance(self.overall, self.steps - self.done_in_run)
-        if self.lines:
-            s = result.summary()
-            print(f"[{self.finished}/{self.total_runs}] {result.config.label}: best acc "
-                  f"{s['best_val_acc']:.4f}, final loss {s['final_train_loss']:.4f} "
-                  f"({s['wall_time_s']:.1f} s)", file=sys.stderr, flush=True)
-
-
-def _print_summary(runs: list[Any]) -> None:
+def _print_summary(verdicts: list[Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title="lrkit compare", title_justify="left")
-    for col in ("schedule", "optimizer", "seed", "best acc", "final acc", "final loss", "time"):
-        t.add_column(col, justify="left" if col in ("schedule", "optimizer") else "right")
-    for r in runs:
-        s = r.summary()
-        t.add_row(s["schedule"], s["optimizer"], str(s["seed"]), f"{s['best_val_acc']:.4f}",
-                  f"{s['final_val_acc']:.4f}", f"{s['final_train_loss']:.4f}",
-                  f"{s['wall_time_s']:.1f}s" + (" diverged" if s["diverged"] else ""))
-    Console(highlight=False).print(t)
+    from lrkit.study.stats import decimals_for, fmt
+
+    console = Console(highlight=False)
+    for v in verdicts:
+        t = Table(title=f"{v.optimizer} (ranked on final {v.metric})", title_justify="left")
+        for col in ("schedule", "mean", "sd", "diff vs best [95%]", "verdict"):
+            t.add_column(col, justify="left" if col in ("schedule", "verdict") else "right")
+        dec = decimals_for([r.mean for r in v.rows])
+        for r in v.rows:
+            ci = "" if r.verdict == "best" or r.verdict in ("diverged", "failed") else (
+                f"{fmt(r.diff, dec)} [{fmt(r.low, dec)}, {fmt(r.high, dec)}]")
+            t.add_row(r.schedule, fmt(r.mean, dec), fmt(r.sd, dec), ci,
+                      r.verdict + (f" ({r.note})" if r.note else ""))
+        console.print(t)
+        console.print(v.sentence)
 
 
 def _checkpoint_dir(args: argparse.Namespace, rank: int) -> Path | None:
@@ -213,7 +189,7 @@ def _checkpoint_dir(args: argparse.Namespace, rank: int) -> Path | None:
         args.output.name + "-checkpoints")
     if rank != 0:
         return folder
-    from lrkit.train.checkpoint import remove_stale
+    from lrkit.study.checkpoint import remove_stale
 
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"--checkpoint-dir {folder}: exists and is not a folder")
@@ -249,20 +225,24 @@ def _init_distributed() -> tuple[int, int, bool]:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from lrkit.train.runner import OPTIMIZERS, TaskConfig, default_schedules
+    from lrkit.study.config import OPTIMIZERS, default_schedules
 
-    if args.list:
-        task = TaskConfig(epochs=args.epochs, steps_per_epoch=23)
-        for c in default_schedules(task):
-            print(f"{c.name:<14} {c.spec}")
-        print(f"(specs shown for --epochs {args.epochs} at 23 steps per epoch)")
-        return 0
     for o in args.optimizers:
         if o not in OPTIMIZERS:
             raise UsageError(f"--optimizers: unknown optimizer {o!r}; expected one of "
                              + ", ".join(OPTIMIZERS))
     if not args.optimizers:
         raise UsageError("--optimizers: give at least one optimizer")
+    if args.list:
+        task, _, _ = task_from_args(args)
+        steps = args.steps or task.steps
+        for c in default_schedules(task, steps):
+            print(f"{c.name:<14} {c.spec}")
+        print(f"(specs shown for task {task.name!r}: {steps} steps, evaluated every "
+              f"{task.eval_every})")
+        return 0
+    if args.ray_address and args.backend != "ray":
+        raise UsageError("--ray-address needs --backend ray")
     rank, world, started = _init_distributed()
     try:
         code = _compare(args, rank, world)
@@ -279,57 +259,37 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace, rank: int, world: int) -> int:
-    from lrkit.train.runner import RunConfig, TaskConfig, resolve_schedules, train_run
-
-    lrs = _lrs(args.lr, args.optimizers)
-    quiet = args.quiet or rank != 0
-
-    from lrkit.train.data import load_digits
+    from lrkit.study.api import default_workers, execute_study, plan_runs, study_facts
+    from lrkit.study.executors import InProcess, make_executor
+    from lrkit.study.progress import Progress
 
     t0 = time.perf_counter()
-    data = load_digits()
-    task = TaskConfig(
-        epochs=args.epochs, batch_size=args.batch_size, threads=args.threads,
-        steps_per_epoch=load_digits_steps(data, args.batch_size), accumulate=args.accumulate,
-    )
-    schedules = resolve_schedules(args.schedules, args.schedule, task)
-    if not schedules:
-        raise UsageError("--schedules: give at least one schedule")
-    configs = [
-        RunConfig(s, o, lrs[o], seed)
-        for s in schedules for o in args.optimizers for seed in args.seeds
-    ]
-    data_info = {
-        "dataset": "sklearn digits (8x8, 10 classes)",
-        "n_train": data.n_train,
-        "n_val": int(data.x_val.shape[0]),
-        "model": "TinyCNN",
-        "processes": world,
-    }
+    task, source, info = task_from_args(args)
+    lrs = _lrs(args.lr, args.optimizers)
+    configs = plan_runs(task, schedules=args.schedules, specs=args.schedule,
+                        optimizers=args.optimizers, lrs=lrs, seeds=args.seeds,
+                        steps=args.steps, accumulate=args.accumulate)
     if rank == 0 and args.output.exists() and any(args.output.iterdir()) and not args.force:
         raise UsageError(f"{args.output} exists and is not empty: use --force to overwrite it")
+    if rank == 0 and args.output.exists() and not args.output.is_dir():
+        raise UsageError(f"{args.output} exists and is not a folder")
     ckpt_dir = _checkpoint_dir(args, rank)
+    workers = args.workers or default_workers(len(configs))
     if world > 1:
         import torch.distributed as dist
 
         dist.barrier()  # rank 0 has checked and prepared the folders
-    from lrkit.train.checkpoint import Checkpointing, run_file
-
-    done: list[Any] = []
-    interrupted = False
-    with _Progress(quiet, len(configs), task.total_steps) as bar:
-        try:
-            for i, cfg in enumerate(configs):
-                ckpt = None
-                if ckpt_dir is not None:
-                    ckpt = Checkpointing(run_file(ckpt_dir, i, cfg.label),
-                                         args.checkpoint_every or 100, args.resume)
-                bar.start_run(cfg.label)
-                result = train_run(cfg, task, data, on_step=bar.step, checkpoint=ckpt)
-                done.append(result)
-                bar.end_run(result)
-        except KeyboardInterrupt:
-            interrupted = True
+        executor: Any = InProcess()  # every rank runs every run, DDP inside
+    else:
+        executor = make_executor(args.backend, workers, args.ray_address)
+    quiet = args.quiet or rank != 0
+    labels = {i: c.label for i, c in enumerate(configs)}
+    with Progress(quiet, labels, {i: c.steps for i, c in enumerate(configs)},
+                  task.metric) as bar:
+        done, interrupted = execute_study(
+            source, configs, info, executor=executor, threads=args.threads,
+            checkpoint_dir=ckpt_dir, checkpoint_every=args.checkpoint_every,
+            resume=args.resume, progress=bar)
     if rank != 0:
         return 130 if interrupted else 0
     if interrupted and not done:
@@ -339,31 +299,34 @@ def _compare(args: argparse.Namespace, rank: int, world: int) -> int:
     partial = None
     if interrupted:
         partial = f"interrupted by the user after {len(done)} of {len(configs)} runs"
+    facts = study_facts(configs, done, 1 if world > 1 else workers, executor.name,
+                        args.threads, world)
     with new_folder(args.output, args.force) as stage:
         old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # finish writing what we have
         try:
-            from lrkit.train.report import write_report
+            from lrkit.study.report import write_report
 
-            write_report(stage, done, task, data_info=data_info, partial=partial)
+            write_report(stage, done, task=info, study=facts, partial=partial)
         finally:
             signal.signal(signal.SIGINT, old)
     if args.tensorboard is not None and done:
-        from lrkit.train.tensorboard import write_tensorboard
+        from lrkit.study.tensorboard import write_tensorboard
 
-        write_tensorboard(args.tensorboard, done, task.steps_per_epoch)
+        write_tensorboard(args.tensorboard, done)
     report = args.output / "report.html"
     elapsed = time.perf_counter() - t0
+    failed = [r for r in done if r.status == "failed"]
+    for r in failed:
+        print(f"lrkit compare: error: run {r.config.label} failed: {r.error}", file=sys.stderr)
     if args.quiet:
         print(report)
     else:
-        _print_summary(done)
+        from lrkit.study.stats import summarize
+
+        _print_summary(summarize(done, info["metric"], info["higher_is_better"]))
         print(f"{len(done)} runs in {elapsed:.1f} s; report: {report}")
     if interrupted:
         print(f"lrkit compare: interrupted: partial report ({len(done)} of {len(configs)} "
               f"runs) at {report}", file=sys.stderr)
         return 130
-    return 0
-
-
-def load_digits_steps(data: Any, batch_size: int) -> int:
-    return int(data.steps_per_epoch(batch_size))
+    return 2 if failed else 0

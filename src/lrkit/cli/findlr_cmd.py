@@ -19,27 +19,30 @@ from lrkit.cli._common import (
 __all__ = ["SUMMARY", "add_parser"]
 
 # the line in 'lrkit --help'
-SUMMARY = "learning-rate range test on the built-in task"
+SUMMARY = "learning-rate range test on a task"
 
 
 def add_parser(sub: Any, parent: argparse.ArgumentParser) -> None:
-    from lrkit.train.findlr import METHODS
-    from lrkit.train.runner import OPTIMIZERS
+    from lrkit.cli.compare_cmd import add_task_options
+    from lrkit.study.config import OPTIMIZERS
+    from lrkit.study.findlr import METHODS
 
     p = sub.add_parser(
         "find-lr", parents=[parent], help=SUMMARY,
         description="Raise the learning rate step by step (exponential or linear ramp) while "
-        "training the built-in digits CNN, smooth the loss, stop on divergence, and suggest "
+        "training a task (default: the built-in digits CNN; yours with --task "
+        "module:factory), smooth the loss, stop on divergence, and suggest "
         "rates (valley, steepest descent, min-loss/10). Model and optimizer are restored "
         "afterwards. Prints the spec of a one-cycle or poly schedule peaking at the "
-        "suggestion. For your own model and loader use lrkit.train.findlr.range_test "
-        "(docs/howto/range_test.md).",
+        "suggestion for the task's horizon. From Python: lrkit.study.range_test(task) or "
+        "range_test(model, optimizer, loader) (docs/howto/range_test.md).",
         examples=[
             "lrkit find-lr --num-steps 40 -o range.png",
             "lrkit find-lr --optimizer sgd --schedule poly --epochs 5 --num-steps 40 "
             "--json range.json",
         ],
     )
+    add_task_options(p)
     p.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="adamw",
                    help="optimizer (default adamw)")
     p.add_argument("--start-lr", type=positive_float("start-lr"), default=1e-6,
@@ -59,10 +62,6 @@ def add_parser(sub: Any, parent: argparse.ArgumentParser) -> None:
                    help="the suggestion that seeds the printed spec (default steepest)")
     p.add_argument("--schedule", choices=("onecycle", "poly"), default="onecycle",
                    help="the schedule to print a spec for (default onecycle)")
-    p.add_argument("--epochs", type=positive_int("epochs"), default=10,
-                   help="epochs of the training the spec is for (default 10)")
-    p.add_argument("--batch-size", type=positive_int("batch-size"), default=64,
-                   help="mini-batch size (default 64)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument("--threads", type=positive_int("threads"), default=1,
                    help="torch threads (default 1)")
@@ -75,12 +74,8 @@ def add_parser(sub: Any, parent: argparse.ArgumentParser) -> None:
 
 
 def cmd_find_lr(args: argparse.Namespace) -> int:
-    import torch
-
-    from lrkit.train.data import batches, load_digits
-    from lrkit.train.findlr import plot_range_test, range_test, spec_for
-    from lrkit.train.model import TinyCNN
-    from lrkit.train.runner import make_optimizer, set_determinism
+    from lrkit.cli.compare_cmd import task_from_args
+    from lrkit.study.findlr import plot_range_test, range_test, spec_for
 
     if args.output is not None:
         if args.output.suffix.lower() not in (".png", ".svg"):
@@ -90,17 +85,7 @@ def cmd_find_lr(args: argparse.Namespace) -> int:
         check_new_file(args.json, args.force)
     if args.end_lr <= args.start_lr:
         raise UsageError(f"--end-lr {args.end_lr:g} must be above --start-lr {args.start_lr:g}")
-
-    set_determinism(args.threads)
-    data = load_digits()
-    torch.manual_seed(args.seed)
-    model = TinyCNN()
-    opt = make_optimizer(args.optimizer, model.parameters())
-    gen = torch.Generator().manual_seed(args.seed)
-
-    class Loader:
-        def __iter__(self) -> Any:
-            return batches(data.x_train, data.y_train, args.batch_size, gen)
+    task, _, _ = task_from_args(args)
 
     progress: Any = None
     if not args.quiet:
@@ -108,15 +93,16 @@ def cmd_find_lr(args: argparse.Namespace) -> int:
 
         progress = Progress(transient=True, console=_stderr_console())
         progress.start()
-        task = progress.add_task("range test", total=args.num_steps)
+        bar = progress.add_task("range test", total=args.num_steps)
 
     def on_step(i: int, lr: float, loss: float) -> None:
         if progress is not None:
-            progress.update(task, advance=1, description=f"range test lr={lr:.2e} loss={loss:.3f}")
+            progress.update(bar, advance=1, description=f"range test lr={lr:.2e} loss={loss:.3f}")
 
     try:
         result = range_test(
-            model, opt, Loader(), start_lr=args.start_lr, end_lr=args.end_lr,
+            task, args.optimizer, seed=args.seed, threads=args.threads,
+            start_lr=args.start_lr, end_lr=args.end_lr,
             num_steps=args.num_steps, ramp=args.ramp, smoothing=args.smoothing,
             diverge=args.diverge, on_step=on_step,
         )
@@ -127,7 +113,7 @@ def cmd_find_lr(args: argparse.Namespace) -> int:
         raise UsageError("the range test stopped after too few steps to suggest a rate: "
                          "lower --start-lr or raise --diverge")
     lr = result.suggestions[args.method]
-    total = args.epochs * data.steps_per_epoch(args.batch_size)
+    total = task.steps
     spec = spec_for(lr, args.schedule, total)
     if args.output is not None:
         plot_range_test(result, args.output)
@@ -144,7 +130,11 @@ def cmd_find_lr(args: argparse.Namespace) -> int:
         mark = "  <- used" if name == args.method else ""
         print(f"  {name:<9} {value:.3g}{mark}")
     print(f"spec ({args.schedule}, peak = {args.method}): {spec}")
-    print(f"try: lrkit compare --optimizers {args.optimizer} --epochs {args.epochs} "
+    again = "" if args.task == "digits" else f"--task {args.task} "
+    again += "".join(f"--task-arg {a} " for a in args.task_arg)
+    again += "".join(f"--{k} {v} " for k, v in (("epochs", args.epochs),
+                                                  ("batch-size", args.batch_size)) if v)
+    print(f"try: lrkit compare {again}--optimizers {args.optimizer} "
           f"--schedule '{args.schedule}={spec}'")
     for path in (args.output, args.json):
         if path is not None:

@@ -1,4 +1,4 @@
-"""Write ``lrkit compare`` results as TensorBoard runs (one run folder per run)."""
+"""Write a study's runs as TensorBoard runs (one run folder per run)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["run_dirname", "write_tensorboard"]
+__all__ = ["run_dirname", "tag", "write_tensorboard"]
 
 
 def run_dirname(label: str) -> str:
@@ -17,11 +17,22 @@ def run_dirname(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9._=+-]", "_", name) or "run"
 
 
-def write_tensorboard(folder: str | Path, runs: Sequence[Any], steps_per_epoch: int) -> list[Path]:
-    """Write each :class:`~lrkit.train.runner.RunResult` as a TensorBoard run under
-    ``folder``: per step ``lr`` (the rate the update used), ``train/loss`` and the effective
-    rate band ``effective_lr/{low,median,high}``; per epoch (at the epoch's last update)
-    ``val/loss``, ``val/acc`` and ``train/epoch_loss``; the spec as text. Returns the run
+def tag(metric: str) -> str:
+    """The TensorBoard tag of an evaluation metric: ``val_loss`` -> ``val/loss``,
+    ``mean_train_loss`` -> ``train/mean_loss``, others ``eval/<name>``."""
+    if metric == "mean_train_loss":
+        return "train/mean_loss"
+    head, sep, rest = metric.partition("_")
+    if sep and head in ("val", "valid", "test", "train", "eval"):
+        return f"{head}/{rest}"
+    return f"eval/{metric}"
+
+
+def write_tensorboard(folder: str | Path, runs: Sequence[Any]) -> list[Path]:
+    """Write each :class:`~lrkit.study.record.RunResult` as a TensorBoard run under
+    ``folder``: per update (step k = updates done, from 1) ``lr`` (the rate the update
+    used), ``train/loss`` and the effective-rate band ``effective_lr/{low,median,high}``; at
+    each evaluation (its step) every metric (:func:`tag`); the spec as text. Returns the run
     folders. Needs the ``tensorboard`` package (``pip install lrkit[tensorboard]``).
     """
     try:
@@ -43,10 +54,11 @@ def write_tensorboard(folder: str | Path, runs: Sequence[Any], steps_per_epoch: 
             for key, values in (r.band or {}).items():
                 for k, v in enumerate(values, start=1):
                     w.add_scalar(f"effective_lr/{key}", v, k)
-            for e, (vl, va) in enumerate(zip(r.val_loss, r.val_acc, strict=False), start=1):
-                w.add_scalar("val/loss", vl, e * steps_per_epoch)
-                w.add_scalar("val/acc", va, e * steps_per_epoch)
-            for e, tl in enumerate(r.epoch_train_loss, start=1):
-                w.add_scalar("train/epoch_loss", tl, e * steps_per_epoch)
+            steps = r.evals.get("step", [])
+            for key, values in r.evals.items():
+                if key == "step":
+                    continue
+                for s, v in zip(steps, values, strict=False):
+                    w.add_scalar(tag(key), v, int(s))
         out.append(d)
     return out

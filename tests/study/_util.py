@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from cli._util import ENV, lrkit, png_size
+from cli._util import ENV, lrkit, png_size, without_wall_times
 
-__all__ = ["ENV", "lrkit", "png_size"]
+__all__ = ["ENV", "lrkit", "png_size", "without_wall_times"]

@@ -1,4 +1,4 @@
-"""Crash-safe checkpoints of a comparison run: atomic writes, ``weights_only`` loads.
+"""Crash-safe checkpoints of a study run: atomic writes, ``weights_only`` loads.
 
 A checkpoint is one ``torch.save`` file of plain data and tensors (model, optimizer and
 scheduler states, the run's recorded numbers, the RNG states), so
@@ -27,8 +27,8 @@ from lrkit.errors import StateError
 __all__ = ["FORMAT", "VERSION", "Checkpointing", "load_checkpoint", "remove_stale",
            "run_file", "save_atomic"]
 
-FORMAT = "lrkit.train.checkpoint"
-VERSION = 1
+FORMAT = "lrkit.study.checkpoint"
+VERSION = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,7 +129,17 @@ def remove_stale(folder: str | os.PathLike[str]) -> list[Path]:
     return out
 
 
-def run_file(folder: str | os.PathLike[str], index: int, label: str) -> Path:
-    """The checkpoint file of run number ``index`` (its label made file-name safe)."""
+def run_file(folder: str | os.PathLike[str], label: str) -> Path:
+    """The checkpoint file of the run ``label`` (schedule / optimizer / seed): its label made
+    file-name safe plus a short hash of it. It does not depend on the run's place in the
+    study, so a study resumed with more seeds or schedules reuses every finished run.
+
+    Example:
+        >>> run_file("ck", "setr / sgd / seed 0").name
+        'run-setr-sgd-seed-0-abc22d.pt'
+    """
+    import hashlib
+
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip("-")[:80]
-    return Path(folder) / f"run{index:03d}-{slug}.pt"
+    digest = hashlib.sha256(label.encode()).hexdigest()[:6]
+    return Path(folder) / f"run-{slug}-{digest}.pt"

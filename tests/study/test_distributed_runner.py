@@ -16,14 +16,15 @@ import numpy as np
 import pytest
 
 from _procs import run_cmd
-from lrkit.train.checkpoint import load_checkpoint
-from lrkit.train.data import load_digits
-from lrkit.train.runner import RunConfig, TaskConfig, resolve_schedules, train_run
+from lrkit.study.api import plan_runs
+from lrkit.study.checkpoint import load_checkpoint
+from lrkit.study.runner import run_one
+from lrkit.tasks.digits import Digits
 
 from ._util import ENV
 
 ARGS = ["compare", "--schedules", "setr,plateau", "--optimizers", "sgd,adamw", "--epochs", "2",
-        "-q"]
+        "--seeds", "0", "-q"]
 
 
 def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -31,18 +32,16 @@ def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_accumulation_keeps_the_schedule() -> None:
-    data = load_digits()
-    spe = data.steps_per_epoch(64)
-    plain = TaskConfig(epochs=1, steps_per_epoch=spe)
-    accum = TaskConfig(epochs=1, steps_per_epoch=spe, accumulate=3)
-    choice = resolve_schedules(["onecycle"], [], plain)[0]
-    a = train_run(RunConfig(choice, "sgd", 0.05, 0), plain, data)
-    b = train_run(RunConfig(choice, "sgd", 0.05, 0), accum, data)
-    assert len(b.lr) == spe
+    task = Digits(epochs=1)
+    plain = plan_runs(task, schedules=["onecycle"], optimizers=["sgd"], seeds=[0])[0]
+    accum = plan_runs(task, schedules=["onecycle"], optimizers=["sgd"], seeds=[0],
+                      accumulate=3)[0]
+    a, b = run_one(task, plain), run_one(task, accum)
+    assert len(b.lr) == task.steps == 23
     assert a.lr == b.lr  # one scheduler step per update, not per micro-batch
     np.testing.assert_allclose(b.train_loss, a.train_loss, rtol=1e-4)
     with pytest.raises(ValueError, match="accumulate=0 is invalid"):
-        TaskConfig(accumulate=0)
+        plan_runs(task, schedules=["onecycle"], optimizers=["sgd"], seeds=[0], accumulate=0)
 
 
 @pytest.mark.slow
@@ -57,15 +56,15 @@ def test_torchrun_two_processes_match_one(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two", "two-checkpoints"]
     a: dict[str, Any] = json.loads((tmp_path / "one" / "results.json").read_text())
     b: dict[str, Any] = json.loads((tmp_path / "two" / "results.json").read_text())
-    assert a["task"]["processes"] == 1
-    assert b["task"]["processes"] == 2
-    assert b["task"]["accumulate"] == 2
-    assert a["task"]["total_steps"] == b["task"]["total_steps"] == 46
+    assert a["study"]["processes per run"] == 1
+    assert b["study"]["processes per run"] == 2
+    assert b["study"]["accumulate"] == 2
+    assert a["study"]["steps per run"] == b["study"]["steps per run"] == 46
     for ra, rb in zip(a["runs"], b["runs"], strict=True):
-        assert ra["per_step"]["lr"] == rb["per_step"]["lr"]
-        np.testing.assert_allclose(rb["per_step"]["train_loss"], ra["per_step"]["train_loss"],
+        assert ra["updates"]["lr"] == rb["updates"]["lr"]
+        np.testing.assert_allclose(rb["updates"]["train_loss"], ra["updates"]["train_loss"],
                                    rtol=1e-3)
-        np.testing.assert_allclose(rb["per_epoch"]["val_loss"], ra["per_epoch"]["val_loss"],
+        np.testing.assert_allclose(rb["evals"]["val_loss"], ra["evals"]["val_loss"],
                                    rtol=1e-3)
     files = sorted((tmp_path / "two-checkpoints").iterdir())
     assert len(files) == 4

@@ -12,20 +12,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lrkit.errors import StateError
-from lrkit.train.checkpoint import (
+from lrkit.study.api import plan_runs
+from lrkit.study.checkpoint import (
+    FORMAT,
+    VERSION,
     Checkpointing,
     load_checkpoint,
     remove_stale,
     run_file,
     save_atomic,
 )
-from lrkit.train.data import load_digits
-from lrkit.train.runner import RunConfig, TaskConfig, resolve_schedules, train_run
-
-
-@pytest.fixture(scope="module")
-def data():  # type: ignore[no-untyped-def]
-    return load_digits()
+from lrkit.study.runner import run_one
+from lrkit.tasks.digits import Digits
 
 
 class Stop(Exception):
@@ -41,7 +39,7 @@ def _numbers(r: Any) -> dict[str, Any]:
 def _stop_after(n: int) -> Any:
     count = [0]
 
-    def on_step() -> None:
+    def on_step(updates: int, steps: int) -> None:
         count[0] += 1
         if count[0] == n:
             raise Stop
@@ -50,45 +48,42 @@ def _stop_after(n: int) -> Any:
 
 
 @pytest.mark.parametrize(("name", "optimizer"), [("plateau", "adamw"), ("segmenter", "sgd")])
-def test_interrupted_and_resumed_equals_uninterrupted(data, tmp_path: Path, name: str,
-                                                      optimizer: str) -> None:  # type: ignore[no-untyped-def]
-    task = TaskConfig(epochs=3, steps_per_epoch=data.steps_per_epoch(64))
-    choice = resolve_schedules([name], [], task)[0]
-    cfg = RunConfig(choice, optimizer, 0.01, 5)
-    full_ck = Checkpointing(tmp_path / "full.pt", every=4)
-    full = train_run(cfg, task, data, checkpoint=full_ck)
+def test_interrupted_and_resumed_equals_uninterrupted(tmp_path: Path, name: str,
+                                                      optimizer: str) -> None:
+    task = Digits(epochs=3)
+    cfg = plan_runs(task, schedules=[name], optimizers=[optimizer], seeds=[5],
+                    lrs={optimizer: 0.01})[0]
+    full = run_one(task, cfg, checkpoint=Checkpointing(tmp_path / "full.pt", every=4))
     path = tmp_path / "cut.pt"
     # stop at updates 3 (no checkpoint yet: starts over), 10, 23 (epoch end), 50
     for stop in (3, 10, 17, 27):
         with pytest.raises(Stop):
-            train_run(cfg, task, data, checkpoint=Checkpointing(path, 4, resume=True),
-                      on_step=_stop_after(stop))
+            run_one(task, cfg, checkpoint=Checkpointing(path, 4, resume=True),
+                    on_step=_stop_after(stop))
         if path.exists():
             assert load_checkpoint(path)["updates"] % 4 == 0
-    resumed = train_run(cfg, task, data, checkpoint=Checkpointing(path, 4, resume=True))
+    resumed = run_one(task, cfg, checkpoint=Checkpointing(path, 4, resume=True))
     assert _numbers(resumed) == _numbers(full)
     a, b = load_checkpoint(tmp_path / "full.pt"), load_checkpoint(path)
     assert a["done"]
     assert b["done"]
-    assert a["updates"] == b["updates"] == task.total_steps
+    assert a["updates"] == b["updates"] == task.steps
     for k, v in a["model"].items():
         assert torch.equal(v, b["model"][k]), k
     # resuming a finished run returns its result without training
-    again = train_run(cfg, task, data, checkpoint=Checkpointing(path, 4, resume=True),
-                      on_step=_stop_after(1))
+    again = run_one(task, cfg, checkpoint=Checkpointing(path, 4, resume=True),
+                    on_step=_stop_after(1))
     assert _numbers(again) == _numbers(full)
 
 
-def test_checkpoint_of_another_run_is_refused(data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    task = TaskConfig(epochs=1, steps_per_epoch=data.steps_per_epoch(64))
-    choice = resolve_schedules(["setr"], [], task)[0]
+def test_checkpoint_of_another_run_is_refused(tmp_path: Path) -> None:
+    task = Digits(epochs=1)
+    a, b = plan_runs(task, schedules=["setr"], optimizers=["sgd"], seeds=[0, 1])
     path = tmp_path / "c.pt"
     with pytest.raises(Stop):
-        train_run(RunConfig(choice, "sgd", 0.05, 0), task, data,
-                  checkpoint=Checkpointing(path, 2), on_step=_stop_after(5))
+        run_one(task, a, checkpoint=Checkpointing(path, 2), on_step=_stop_after(5))
     with pytest.raises(StateError, match="from another run"):
-        train_run(RunConfig(choice, "sgd", 0.05, 1), task, data,
-                  checkpoint=Checkpointing(path, 2, resume=True))
+        run_one(task, b, checkpoint=Checkpointing(path, 2, resume=True))
 
 
 def test_save_atomic_replaces_and_leaves_nothing_behind(tmp_path: Path) -> None:
@@ -110,8 +105,8 @@ def test_save_atomic_replaces_and_leaves_nothing_behind(tmp_path: Path) -> None:
 
 def test_bad_checkpoint_files_raise_state_error(tmp_path: Path) -> None:
     good = tmp_path / "g.pt"
-    save_atomic({"format": "lrkit.train.checkpoint", "version": 1}, good)
-    assert load_checkpoint(good)["version"] == 1
+    save_atomic({"format": FORMAT, "version": VERSION}, good)
+    assert load_checkpoint(good)["version"] == VERSION
     cut = tmp_path / "cut.pt"
     cut.write_bytes(good.read_bytes()[:40])
     with pytest.raises(StateError, match=r"checkpoint=.*is invalid"):
@@ -120,7 +115,7 @@ def test_bad_checkpoint_files_raise_state_error(tmp_path: Path) -> None:
     torch.save({"format": "other"}, other)
     with pytest.raises(StateError, match="written by lrkit compare"):
         load_checkpoint(other)
-    torch.save({"format": "lrkit.train.checkpoint", "version": 9}, other)
+    torch.save({"format": FORMAT, "version": 9}, other)
     with pytest.raises(StateError, match=r"checkpoint\['version'\]=9"):
         load_checkpoint(other)
 
@@ -128,7 +123,7 @@ def test_bad_checkpoint_files_raise_state_error(tmp_path: Path) -> None:
         def __reduce__(self) -> Any:
             return (os.system, ("echo pwned",))
 
-    torch.save({"format": "lrkit.train.checkpoint", "version": 1, "x": Evil()}, other)
+    torch.save({"format": FORMAT, "version": VERSION, "x": Evil()}, other)
     with pytest.raises(StateError):  # weights_only refuses arbitrary objects
         load_checkpoint(other)
     with pytest.raises(FileNotFoundError):
@@ -139,7 +134,11 @@ def test_stale_temp_files_and_names(tmp_path: Path) -> None:
     (tmp_path / ".run000-a.pt.abc.tmp").write_bytes(b"half")
     (tmp_path / "run000-a.pt").write_bytes(b"")
     assert [p.name for p in remove_stale(tmp_path)] == [".run000-a.pt.abc.tmp"]
-    assert run_file(tmp_path, 3, "setr / sgd / seed 0").name == "run003-setr-sgd-seed-0.pt"
+    import hashlib
+
+    tag = hashlib.sha256(b"setr / sgd / seed 0").hexdigest()[:6]
+    assert run_file(tmp_path, "setr / sgd / seed 0").name == f"run-setr-sgd-seed-0-{tag}.pt"
+    assert run_file(tmp_path, "a b / sgd / seed 0") != run_file(tmp_path, "a-b / sgd / seed 0")
     with pytest.raises(ValueError, match="checkpoint_every=0"):
         Checkpointing(tmp_path / "x.pt", every=0)
 
@@ -152,7 +151,7 @@ def test_corrupt_checkpoint_bytes_give_state_error(tmp_path_factory: pytest.Temp
     """Truncated or bit-flipped files: StateError or (flips in padding) the original state."""
     folder = tmp_path_factory.mktemp("corrupt")
     good = folder / "good.pt"
-    state = {"format": "lrkit.train.checkpoint", "version": 1, "w": torch.arange(6.0),
+    state = {"format": FORMAT, "version": VERSION, "w": torch.arange(6.0),
              "result": {"lr": [0.1, 0.2]}}
     save_atomic(state, good)
     raw = bytearray(good.read_bytes())
@@ -166,4 +165,4 @@ def test_corrupt_checkpoint_bytes_give_state_error(tmp_path_factory: pytest.Temp
         loaded = load_checkpoint(bad)
     except StateError:
         return
-    assert loaded["format"] == "lrkit.train.checkpoint"  # a flip the format tolerates
+    assert loaded["format"] == FORMAT  # a flip the format tolerates

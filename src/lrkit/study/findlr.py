@@ -1,10 +1,12 @@
 """Learning-rate range test: raise the rate step by step and watch the loss.
 
-:func:`range_test` works on any model, optimizer and iterable of ``(inputs, targets)``
-batches. The ramp is an lrkit schedule (geometric: an exponential warmup; or linear), the loss
-is smoothed with a bias-corrected moving average, the test stops when the smoothed loss
-diverges, and afterwards the model, the optimizer (state and rates), an optional scheduler and
-torch's random state are restored bit for bit: the test leaves no trace.
+:func:`range_test` works on a task (:mod:`lrkit.tasks`: a built-in name, an entry point's
+result or your own task object) or on any model, optimizer and iterable of
+``(inputs, targets)`` batches. The ramp is an lrkit schedule (geometric: an exponential
+warmup; or linear), the loss is smoothed with a bias-corrected moving average, the test
+stops when the smoothed loss diverges, and afterwards the model, the optimizer (state and
+rates), an optional scheduler and torch's random state are restored bit for bit: the test
+leaves no trace.
 
 Suggestions (all read off the smoothed curve):
 
@@ -26,6 +28,7 @@ import numpy as np
 import torch
 
 from lrkit._validate import check_choice, check_int, check_number
+from lrkit.errors import ConfigError
 
 __all__ = ["METHODS", "RangeTest", "plot_range_test", "range_test", "spec_for", "suggest"]
 
@@ -44,6 +47,12 @@ class RangeTest:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def plot(self, path: str | Path | None = None, *, ax: Any = None,
+             size: tuple[int, int] = (800, 450)) -> Any:
+        """Draw the curve (loss against rate, log axis) with the suggestions marked, on
+        ``ax`` or a new figure; save it to ``path`` (.png/.svg) if given. Returns the axes."""
+        return _draw(self, ax, size, None if path is None else Path(path))
 
 
 def _ramp(start_lr: float, end_lr: float, num_steps: int, ramp: str) -> Any:
@@ -110,9 +119,9 @@ def _forever(batches: Iterable[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
 
 
 def range_test(
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    batches: Iterable[tuple[Any, Any]],
+    model: Any,
+    optimizer: torch.optim.Optimizer | str | None = None,
+    batches: Iterable[Any] | None = None,
     loss_fn: Callable[[Any, Any], torch.Tensor] = torch.nn.functional.cross_entropy,
     *,
     start_lr: float = 1e-6,
@@ -123,8 +132,15 @@ def range_test(
     diverge: float = 4.0,
     scheduler: Any = None,
     on_step: Callable[[int, float, float], None] | None = None,
+    seed: int = 0,
+    threads: int = 1,
 ) -> RangeTest:
     """Run the range test and restore everything it touched.
+
+    ``model`` may be a task (anything with ``build``: :mod:`lrkit.tasks.base`; or a
+    built-in name / ``module:factory`` string): then a fresh run is built from ``seed``,
+    ``optimizer`` is an optimizer name (default ``"adamw"``), batches come from the run's
+    ``batch(step)`` and the loss from its ``loss(batch)``.
 
     Args:
         model, optimizer: trained ``num_steps`` updates at rising rates (every parameter
@@ -149,9 +165,23 @@ def range_test(
     smoothing = check_number("smoothing", smoothing, low=0, high=1, high_open=True)
     diverge = check_number("diverge", diverge, low=1, low_open=True)
     schedule = _ramp(start_lr, end_lr, num_steps, ramp)
+    step_loss: Callable[[Any], torch.Tensor]
+    opt: torch.optim.Optimizer
+    if isinstance(model, str) or hasattr(model, "build"):
+        model, opt, stream, step_loss = _from_task(model, optimizer, seed, threads)
+    else:
+        if optimizer is None or isinstance(optimizer, str) or batches is None:
+            raise ConfigError("range_test(model, optimizer, batches): give an optimizer "
+                              "object and batches, or a task as the first argument")
+        opt = optimizer
+        stream = _forever(batches)
+
+        def step_loss(batch: Any) -> torch.Tensor:
+            inputs, targets = batch
+            return loss_fn(model(inputs), targets)
 
     saved_model = copy.deepcopy(model.state_dict())
-    saved_opt = copy.deepcopy(optimizer.state_dict())
+    saved_opt = copy.deepcopy(opt.state_dict())
     saved_sched = copy.deepcopy(scheduler.state_dict()) if scheduler is not None else None
     saved_rng = torch.get_rng_state()
     was_training = model.training
@@ -163,19 +193,17 @@ def range_test(
     avg, best = 0.0, math.inf
     try:
         model.train()
-        stream = _forever(batches)
         for i in range(num_steps):
             lr = float(schedule(i))
-            for group in optimizer.param_groups:
+            for group in opt.param_groups:
                 group["lr"] = lr
             batch = next(stream, None)
             if batch is None:  # a one-shot iterable ran out
                 break
-            inputs, targets = batch
-            loss = loss_fn(model(inputs), targets)
-            optimizer.zero_grad(set_to_none=True)
+            loss = step_loss(batch)
+            opt.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
-            optimizer.step()
+            opt.step()
             value = loss.detach().item()
             lrs.append(lr)
             losses.append(value)
@@ -194,12 +222,41 @@ def range_test(
                 break
     finally:
         model.load_state_dict(saved_model)
-        optimizer.load_state_dict(saved_opt)
+        opt.load_state_dict(saved_opt)
         if scheduler is not None and saved_sched is not None:
             scheduler.load_state_dict(saved_sched)
         torch.set_rng_state(saved_rng)
         model.train(was_training)
     return RangeTest(lrs, losses, smoothed, stopped, suggest(lrs, smoothed))
+
+
+def _from_task(task: Any, optimizer: Any, seed: int, threads: int) -> tuple[Any, Any, Any, Any]:
+    """(model, optimizer, batch stream, loss of a batch) of a fresh run of ``task``."""
+    from lrkit.study.config import base_rates, make_optimizer, set_determinism
+    from lrkit.tasks.base import check_run, check_task, is_callback_run
+    from lrkit.tasks.registry import load_task
+
+    task = load_task(task) if isinstance(task, str) else check_task(task, type(task).__name__)
+    name = "adamw" if optimizer is None else optimizer
+    if not isinstance(name, str):
+        raise ConfigError("range_test(task, optimizer): with a task, optimizer is a name "
+                          "(sgd, adamw, adam)")
+    lr, wd = base_rates(task, [name])[name]
+    set_determinism(threads)
+    torch.manual_seed(seed)
+    run = check_run(task.build(seed), task.name)
+    if is_callback_run(run):
+        raise ConfigError(f"task {task.name!r} keeps its own loop (train(ctx)): the range "
+                          "test needs batch(step) and loss(batch)")
+    opt = make_optimizer(name, run.param_groups(), lr, wd)
+
+    def stream() -> Iterator[Any]:
+        step = 0
+        while True:
+            yield run.batch(step)
+            step += 1
+
+    return run.model, opt, stream(), run.loss
 
 
 def spec_for(lr: float, kind: str, total_steps: int, warmup_steps: int | None = None) -> str:
@@ -219,14 +276,21 @@ def spec_for(lr: float, kind: str, total_steps: int, warmup_steps: int | None = 
 
 
 def plot_range_test(result: RangeTest, path: Path, *, size: tuple[int, int] = (800, 450)) -> None:
-    """Loss against rate (log axis): raw, smoothed, and each suggestion marked."""
-    import matplotlib
+    """Save the plot of :meth:`RangeTest.plot` to ``path`` (.png or .svg)."""
+    result.plot(path, size=size)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
+def _draw(result: RangeTest, ax: Any, size: tuple[int, int], path: Path | None) -> Any:
     dpi = 100
-    fig, ax = plt.subplots(figsize=(size[0] / dpi, size[1] / dpi), dpi=dpi)
+    if ax is None:
+        if path is not None:  # a file only: no pyplot, no backend switch
+            from matplotlib.figure import Figure
+
+            ax = Figure(figsize=(size[0] / dpi, size[1] / dpi), dpi=dpi).subplots()
+        else:  # interactive (a notebook): pyplot's current backend
+            import matplotlib.pyplot as plt
+
+            _, ax = plt.subplots(figsize=(size[0] / dpi, size[1] / dpi), dpi=dpi)
     ax.plot(result.lrs, result.losses, color="0.7", lw=0.8, label="loss")
     sm = np.asarray(result.smoothed)
     lr = np.asarray(result.lrs)
@@ -247,7 +311,9 @@ def plot_range_test(result: RangeTest, path: Path, *, size: tuple[int, int] = (8
     ax.set_title("learning-rate range test" + (" (stopped: diverged)" if result.stopped_early
                                               else ""))
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=dpi, format=path.suffix.lower().lstrip(".") or "png")
-    plt.close(fig)
+    ax.legend(fontsize=9)
+    if path is not None:
+        f = ax.figure
+        f.tight_layout()
+        f.savefig(path, dpi=dpi, format=path.suffix.lower().lstrip(".") or "png")
+    return ax

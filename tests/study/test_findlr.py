@@ -12,11 +12,17 @@ import pytest
 import torch
 
 from lrkit.errors import ConfigError
-from lrkit.train.data import batches, load_digits
-from lrkit.train.findlr import range_test, spec_for, suggest
-from lrkit.train.model import TinyCNN
+from lrkit.study import range_test
+from lrkit.study.findlr import RangeTest, spec_for, suggest
+from lrkit.tasks.digits import Digits, TinyCNN, load_digits
 
 from ._util import lrkit, png_size
+
+
+def batches(x: torch.Tensor, y: torch.Tensor, size: int, gen: torch.Generator) -> Any:
+    order = torch.randperm(x.shape[0], generator=gen)
+    for i in range(0, x.shape[0], size):
+        yield x[order[i:i + size]], y[order[i:i + size]]
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -154,3 +160,45 @@ def test_find_lr_cli(tmp_path: Path) -> None:
     q = lrkit("find-lr", "--num-steps", "40", "-q", "-o", "curve.png", cwd=tmp_path)
     assert q.returncode == 2
     assert "--force" in q.stderr
+    # the user's task by file path: tests/cli/test_compare.py runs the README's command
+    bad = lrkit("find-lr", "--task", "nowhere_xyz:make", "-q", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert len(bad.stderr.strip().splitlines()) == 1
+    assert "nowhere_xyz" in bad.stderr
+
+
+def test_range_test_on_a_task_equals_the_hand_built_loop() -> None:
+    """range_test(task) = range_test(model, optimizer, the task's batches, its loss)."""
+    task = Digits(epochs=1)
+    got = range_test(task, "sgd", num_steps=12, seed=5, start_lr=1e-3, end_lr=1.0)
+    torch.manual_seed(5)
+    run = task.build(5)
+    opt = torch.optim.SGD(run.model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    want = range_test(run.model, opt, [run.batch(i) for i in range(12)], num_steps=12,
+                      start_lr=1e-3, end_lr=1.0)
+    assert got.lrs == want.lrs
+    assert got.losses == want.losses
+    with pytest.raises(ConfigError, match="optimizer is a name"):
+        range_test(task, torch.optim.SGD(run.model.parameters(), lr=0.1))
+    with pytest.raises(ConfigError, match="give an optimizer"):
+        range_test(run.model, "adamw", [])
+
+
+def test_range_test_plot(tmp_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    lrs = list(np.geomspace(1e-4, 1, 30))
+    loss = [float(2 - np.tanh(np.log10(x) + 2)) for x in lrs]
+    r = RangeTest(lrs, loss, loss, False, suggest(lrs, loss))
+    ax = r.plot(tmp_path / "c.png")
+    assert png_size(tmp_path / "c.png") == (800, 450)
+    assert ax.get_xscale() == "log"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[:2] == ["loss", "smoothed"]
+    assert any(t.startswith("steepest:") for t in labels)
+    import matplotlib.pyplot as plt
+
+    fig, own = plt.subplots()
+    assert r.plot(ax=own) is own  # draws on the caller's axes
+    plt.close(fig)
