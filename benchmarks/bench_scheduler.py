@@ -12,6 +12,19 @@ groups on the same schedule); the time of one ``scheduler.step()`` (no optimizer
 Variants are timed in interleaved rounds (best round kept), so the ratios come from the same
 run. Target: lrkit's 200-group step at most 1/4 of LambdaLR's.
 
+A second section times the three shapes that many groups take in practice, each against
+torch ``LambdaLR`` with the same multipliers (200 groups, ``warmup(1500) then poly(power=0.9)
+over 160000``):
+
+- equal bases (one schedule, one base: one evaluation serves all groups);
+- different bases ``0.01 * 0.97**i`` (layer-wise decay, timm's ``lr_scale``): one relative
+  schedule, a different bound schedule per group;
+- different schedules: warmup length ``1000 + 5 i`` per group (and the same bases).
+
+lrkit evaluates the distinct schedules of a field together over blocks of up to
+``MAX_BLOCK`` steps; each timed round is a multiple of that length, so every round pays the
+same number of block evaluations (no round escapes them).
+
 Run alone: ``python benchmarks/bench_scheduler.py [--profile]``; ``--profile`` prints
 cProfile's view of 2000 lrkit steps with 200 groups.
 """
@@ -29,6 +42,7 @@ from typing import Any
 import torch
 
 from lrkit import Poly, Schedule, Warmup
+from lrkit.spec import parse
 
 GROUPS = (1, 10, 200)
 TOTAL = 1_000_000
@@ -116,6 +130,84 @@ def measure_groups(groups: int) -> tuple[dict[str, float], dict[str, str]]:
     return best, failed
 
 
+MANY = 200
+SPEC_TOTAL = 160_000
+SPEC_WARMUP = 1_500
+MANY_ROUND = 2048  # a multiple of lrkit.torch._host.MAX_BLOCK
+MANY_ROUNDS = 5
+
+
+def many_spec(warmup: int = SPEC_WARMUP) -> Schedule:
+    return parse(f"warmup({warmup}) then poly(power=0.9) over {SPEC_TOTAL}")
+
+
+def many_factor(warmup: int) -> Callable[[int], float]:
+    """The same multiplier as :func:`many_spec`, for LambdaLR."""
+    decay = SPEC_TOTAL - warmup
+
+    def f(step: int) -> float:
+        if step < warmup:
+            return step / warmup
+        return (1.0 - min(step - warmup, decay) / decay) ** POWER
+
+    return f
+
+
+def many_optimizer(equal: bool) -> torch.optim.Optimizer:
+    return torch.optim.SGD([{"params": [torch.zeros((), requires_grad=True)],
+                             "lr": 0.01 if equal else 0.01 * 0.97**i} for i in range(MANY)],
+                           lr=0.01)
+
+
+MANY_CASES: list[tuple[str, bool, bool]] = [  # (name, equal bases, distinct schedules)
+    ("equal bases", True, False),
+    ("different bases", False, False),
+    ("different schedules", False, True),
+]
+
+
+def _warmups(distinct: bool) -> list[int]:
+    return [1000 + 5 * i if distinct else SPEC_WARMUP for i in range(MANY)]
+
+
+def many_torch(equal: bool, distinct: bool) -> Any:
+    lambdas = [many_factor(w) for w in _warmups(distinct)]
+    lam: Any = lambdas if distinct else lambdas[0]
+    return torch.optim.lr_scheduler.LambdaLR(many_optimizer(equal), lam)
+
+
+def many_lrkit(equal: bool, distinct: bool) -> Any:
+    from lrkit.torch import LRScheduler
+
+    scheds: Any = [many_spec(w) for w in _warmups(distinct)] if distinct else many_spec()
+    return LRScheduler(many_optimizer(equal), scheds)
+
+
+def measure_many() -> list[dict[str, Any]]:
+    """The three shapes of many groups, each lrkit vs LambdaLR, interleaved in one run."""
+    sec = (f"host scheduler.step() with {MANY} groups: equal bases, different bases, different "
+           f"schedules (warmup({SPEC_WARMUP}) then poly(power=0.9) over {SPEC_TOTAL})")
+    scheds: dict[tuple[str, str], Any] = {}
+    for case, equal, distinct in MANY_CASES:
+        for lib, make in (("torch LambdaLR", many_torch), ("lrkit LRScheduler", many_lrkit)):
+            scheds[(case, lib)] = make(equal, distinct)
+            scheds[(case, lib)].optimizer.step()
+            time_steps(scheds[(case, lib)], 20)
+    best = dict.fromkeys(scheds, float("inf"))
+    for _ in range(MANY_ROUNDS):
+        for key, sched in scheds.items():
+            best[key] = min(best[key], time_steps(sched, MANY_ROUND))
+    rows: list[dict[str, Any]] = []
+    for case, _, _ in MANY_CASES:
+        for lib in ("torch LambdaLR", "lrkit LRScheduler"):
+            rows.append({"section": sec, "name": f"{lib}, {case}",
+                         "value": best[(case, lib)] * 1e6, "unit": "us"})
+        ratio = best[(case, "lrkit LRScheduler")] / best[(case, "torch LambdaLR")]
+        rows.append({"section": sec, "name": f"lrkit / LambdaLR, {case}", "value": ratio,
+                     "unit": "x", "note": "target <= 0.25", "ok": ratio <= 0.25})
+    return rows
+
+
 def measure() -> list[dict[str, Any]]:
     sec = "host scheduler.step() overhead (SGD, G groups on one schedule)"
     rows: list[dict[str, Any]] = []
@@ -139,11 +231,16 @@ def measure() -> list[dict[str, Any]]:
                          "value": ratio, "unit": "x", **target})
             rows.append({"section": sec, "name": f"{name} / PolynomialLR, {groups} groups",
                          "value": best[name] / poly, "unit": "x"})
-    return rows
+    return rows + measure_many()
 
 
-def profile(groups: int = 200, steps: int = 2000, tensor: bool = False) -> None:
-    sched = (lrkit_tensor if tensor else lrkit_host)(groups)
+def profile(groups: int = 200, steps: int = 2048, tensor: bool = False,
+            case: str | None = None) -> None:
+    if case is not None:
+        _, equal, distinct = next(c for c in MANY_CASES if c[0] == case)
+        sched = many_lrkit(equal, distinct)
+    else:
+        sched = (lrkit_tensor if tensor else lrkit_host)(groups)
     sched.step()
     prof = cProfile.Profile()
     prof.enable()
@@ -158,9 +255,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--tensor", action="store_true", help="profile tensor mode")
+    parser.add_argument("--case", choices=[c[0] for c in MANY_CASES],
+                        help="profile one of the many-groups cases")
+    parser.add_argument("--many", action="store_true", help="only the many-groups section")
     args = parser.parse_args(argv)
     if args.profile:
-        profile(tensor=args.tensor)
+        profile(tensor=args.tensor, case=args.case)
+        return
+    if args.many:
+        for row in measure_many():
+            print(f"{row['name']:55s} {row['value']:.4g} {row['unit']} {row.get('note', '')}")
         return
     for row in measure():
         value = "-" if row["value"] is None else f"{row['value']:.4g} {row['unit']}"

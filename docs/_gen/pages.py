@@ -24,7 +24,8 @@ class Page:
     cls: type[Schedule]
     example: str  # a Python expression (names from lrkit) drawn on the page
     steps: int
-    equivalents: tuple[tuple[str, str], ...] = ()  # (framework, expression giving a Schedule)
+    # (framework, expression giving a Schedule[, the first step where they agree])
+    equivalents: tuple[tuple[str, str] | tuple[str, str, int], ...] = ()
     base: float = 1.0
 
 
@@ -114,8 +115,9 @@ PAGES: tuple[Page, ...] = (
         ("timm (k_decay)", 'from_timm("cosine", num_epochs=100, min_lr=0.01, k_decay=2.0)'),
     )),
     Page("tanh", S.Tanh, "Tanh(100, end=0.01)", 100, (
-        ("timm (steps 0-99; from step 100 timm drops to min_lr, lrkit holds its last value)",
-         'from_timm("tanh", num_epochs=100, min_lr=0.01)'),
+        ("timm (steps 1-99: timm runs update 0 at the base rate it sets at construction; "
+         "from step 100 timm drops to min_lr, lrkit holds its last value)",
+         'from_timm("tanh", num_epochs=100, min_lr=0.01)', 1),
     )),
     Page("plateau", S.Plateau, "Plateau(Constant(), factor=0.5, patience=5)", 100),
     Page("join", S.Join, "Join((Linear(20, start=0.1, end=1.0), Cosine(100)), (20,))", 150, (
@@ -208,9 +210,10 @@ def equivalents_block(page: Page) -> str:
         f"ours = {page.example}",
         f"t = np.arange({page.steps}.0)",
     ]
-    for fw, expr in page.equivalents:
+    for fw, expr, *first in page.equivalents:
+        k = f"[{first[0]}:]" if first else ""
         code += [f"# {fw}", f"theirs = {expr}",
-                 "assert np.allclose(theirs(t), ours(t), rtol=1e-9, atol=1e-12)"]
+                 f"assert np.allclose(theirs(t{k}), ours(t{k}), rtol=1e-9, atol=1e-12)"]
     return "```python\n" + "\n".join(code) + "\n```\n"
 
 
@@ -223,7 +226,7 @@ def page_markdown(page: Page) -> str:
           "", "## The same schedule elsewhere", ""]
     if page.equivalents:
         md += ["| framework | configuration |", "|---|---|"]
-        md += [f"| {fw} | `{expr.replace('|', '&#124;')}` |" for fw, expr in page.equivalents]
+        md += [f"| {fw} | `{expr.replace('|', '&#124;')}` |" for fw, expr, *_ in page.equivalents]
         md += ["", "Checked (this block runs in CI):", "", equivalents_block(page)]
     else:
         md += ["No scheduler in torch, timm, Hugging Face or mmengine has this form; build it "

@@ -8,11 +8,13 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+import transformers  # installed by the integrations extra: a missing peer fails, never skips
+from _peers import lrkit_rates, optimizer, torch_rates
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lrkit.convert import from_hf
 from lrkit.errors import ConfigError
-
-transformers = pytest.importorskip("transformers")  # installed in CI by the integrations extra
 
 W, T = 7, 60
 
@@ -35,6 +37,8 @@ CASES: list[tuple[str, dict[str, Any]]] = [
                              "warmup_type": "cosine"}),
     ("warmup_stable_decay", {"num_decay_steps": 15, "decay_type": "linear",
                              "num_stable_steps": 10}),
+    ("warmup_stable_decay", {"num_decay_steps": 0, "min_lr_ratio": 0.1}),
+    ("warmup_stable_decay", {"num_decay_steps": 0, "num_stable_steps": 10, "min_lr_ratio": 0.2}),
 ]
 
 
@@ -89,3 +93,78 @@ def test_errors_name_the_argument() -> None:
     with pytest.raises(ConfigError, match="warmup_type='1-sqrt'"):
         from_hf("warmup_stable_decay", num_warmup_steps=1, num_training_steps=10,
                 num_decay_steps=2, warmup_type="1-sqrt")
+
+
+def _hf_rates(name: str, lrs: tuple[float, ...], w: int, total: int, kw: dict[str, Any],
+              steps: int) -> list[list[float]]:
+    opt = optimizer(lrs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sched = transformers.get_scheduler(name, opt, num_warmup_steps=w,
+                                           num_training_steps=total,
+                                           scheduler_specific_kwargs=dict(kw))
+    return torch_rates(sched, opt, steps)
+
+
+@st.composite
+def hf_configs(draw: st.DrawFn) -> tuple[str, int, int, dict[str, Any]]:
+    name = draw(st.sampled_from(["linear", "cosine", "cosine_with_restarts", "polynomial",
+                                 "constant_with_warmup", "inverse_sqrt", "cosine_with_min_lr",
+                                 "cosine_warmup_with_min_lr", "warmup_stable_decay"]))
+    w = draw(st.integers(1 if name == "cosine_warmup_with_min_lr" else 0, 6))
+    total = w + draw(st.integers(1, 20))
+    kw: dict[str, Any] = {}
+    if name == "cosine_with_restarts":
+        kw["num_cycles"] = draw(st.integers(1, 3))
+    if name == "polynomial":
+        kw.update(lr_end=draw(st.sampled_from([0.0, 1e-4])),
+                  power=draw(st.sampled_from([0.5, 1.0, 2.0])))
+    if name in ("cosine_with_min_lr", "cosine_warmup_with_min_lr"):
+        if draw(st.booleans()):
+            kw["min_lr_rate"] = draw(st.sampled_from([0.0, 0.05, 0.5]))
+        else:
+            kw["min_lr"] = draw(st.sampled_from([1e-3, 0.01]))
+        kw["num_cycles"] = draw(st.sampled_from([0.5, 0.5, 1.5]))
+    if name == "cosine_warmup_with_min_lr" and draw(st.booleans()):
+        kw["warmup_lr_rate"] = draw(st.sampled_from([0.0, 0.1, 0.5]))
+    if name == "warmup_stable_decay":
+        kw.update(num_decay_steps=draw(st.integers(0, total - w)),
+                  min_lr_ratio=draw(st.sampled_from([0.0, 0.1])),
+                  decay_type=draw(st.sampled_from(["linear", "cosine", "1-sqrt"])),
+                  warmup_type=draw(st.sampled_from(["linear", "cosine"])))
+    return name, w, total, kw
+
+
+@settings(max_examples=40)
+@given(hf_configs())
+def test_random_configurations_match_get_scheduler(
+    config: tuple[str, int, int, dict[str, Any]]
+) -> None:
+    """transformers.get_scheduler stepped on several groups, side by side with the converted
+    schedule under lrkit's LRScheduler, up to num_training_steps (where HF's cosine forms
+    would climb back lrkit holds the final value, as documented)."""
+    name, w, total, kw = config
+    lrs = (0.2, 0.05, 0.2)  # the optimizer's default rate is the first group's
+    theirs = _hf_rates(name, lrs, w, total, kw, total)
+    ours = from_hf(name, num_warmup_steps=w, num_training_steps=total, lr=lrs[0], **kw)
+    np.testing.assert_allclose(lrkit_rates(optimizer(lrs), ours, total), theirs,
+                               rtol=1e-12, atol=1e-17)
+
+
+def test_wsd_without_decay_runs_and_errors_name_the_users_arguments() -> None:
+    """HF runs num_decay_steps=0 (stable, then min_lr_ratio); errors name HF's arguments."""
+    s = from_hf("warmup_stable_decay", num_warmup_steps=2, num_training_steps=8,
+                num_decay_steps=0, min_lr_ratio=0.1)
+    assert [s(t) for t in (0, 1, 2, 7, 8, 20)] == [0.1, 0.55, 1.0, 1.0, 0.1, 0.1]
+    with pytest.raises(ConfigError, match="num_decay_steps=-1 is invalid"):
+        from_hf("warmup_stable_decay", num_warmup_steps=2, num_training_steps=8,
+                num_decay_steps=-1)
+    with pytest.raises(ConfigError, match="num_training_steps=3 is invalid"):
+        from_hf("warmup_stable_decay", num_warmup_steps=2, num_training_steps=3,
+                num_decay_steps=2)
+
+
+def test_cosine_warmup_with_min_lr_without_warmup_is_refused_with_the_alternative() -> None:
+    with pytest.raises(ConfigError, match=r"num_warmup_steps=0 is invalid.*cosine_with_min_lr"):
+        from_hf("cosine_warmup_with_min_lr", num_warmup_steps=0, num_training_steps=10,
+                min_lr_rate=0.1)

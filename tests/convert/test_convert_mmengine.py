@@ -1,61 +1,27 @@
-"""from_mmengine against mmengine's published closed forms (mmengine is not installed: it
-pulls opencv). From ``mmengine/optim/scheduler/param_scheduler.py``: a scheduler acts on
-``begin <= step < end`` with local step ``t = step - begin`` and leaves the value alone
-outside; with ``n = end - begin - 1``:
-
-- LinearLR: ``base * (a + (b - a) * min(t, n) / n)``;
-- ConstantLR: ``base * factor`` for ``t < n``, ``base`` from ``t = n``;
-- CosineAnnealingLR: ``eta_min + (base - eta_min) (1 + cos(pi t / T_max)) / 2``,
-  ``T_max`` defaulting to ``end - begin``, ``eta_min = eta_min_ratio * base`` if given
-  (for every ``t`` in range: past ``T_max`` the cosine climbs back);
-- PolyLR: ``eta_min + (base - eta_min) (1 - t / n) ** power``;
-- MultiStepLR: ``base * gamma ** #{milestones <= t}``; StepLR: ``base * gamma ** (t // s)``;
-- ``convert_to_iter_based``: ``begin``, ``end``, ``T_max``, ``step_size``, ``milestones``
-  times the epoch length.
-"""
+"""from_mmengine against the real mmengine: its ParamSchedulers built from the same list and
+stepped as its runner steps them (``_peers.mmengine_rates``), side by side with the
+converted schedule under :class:`lrkit.torch.LRScheduler`, on several param groups."""
 
 from __future__ import annotations
 
-import bisect
-import math
 from typing import Any
 
+import numpy as np
 import pytest
+from _peers import lrkit_rates, mmengine_rates, optimizer
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from lrkit.convert import from_mmengine
 from lrkit.errors import ConfigError
 
+LRS = (0.02, 0.005)
 
-def mm_ref(step: int, base: float, cfgs: list[dict[str, Any]], el: int = 1) -> float:
-    value = base
-    for c in sorted(cfgs, key=lambda c: c.get("begin", 0)):
-        m = el if c.get("convert_to_iter_based") else 1
-        begin, end = c.get("begin", 0) * m, c.get("end", math.inf) * m
-        if step < begin:
-            break
-        t = min(step, end - 1) - begin
-        n = end - begin - 1
-        kind = c["type"]
-        if kind == "LinearLR":
-            a, b = c.get("start_factor", 1 / 3), c.get("end_factor", 1.0)
-            value = base * (a + (b - a) * min(t, n) / n)
-        elif kind == "ConstantLR":
-            value = base * (c.get("factor", 1 / 3) if t < n else 1.0)
-        elif kind == "CosineAnnealingLR":
-            tmax = c.get("T_max", (end - begin) / m) * m
-            eta = c["eta_min_ratio"] * base if "eta_min_ratio" in c else c.get("eta_min", 0.0)
-            value = eta + (base - eta) * (1 + math.cos(math.pi * t / tmax)) / 2
-        elif kind == "PolyLR":
-            eta = c.get("eta_min", 0.0)
-            value = eta + (base - eta) * (1 - t / n) ** c.get("power", 1.0)
-        elif kind == "MultiStepLR":
-            ms = sorted(x * m for x in c["milestones"])
-            value = base * c.get("gamma", 0.1) ** bisect.bisect_right(ms, t)
-        elif kind == "StepLR":
-            value = base * c.get("gamma", 0.1) ** (t // (c["step_size"] * m))
-        else:
-            raise AssertionError(kind)
-    return value
+
+def check_against_mmengine(cfgs: list[dict[str, Any]], el: int, iters: int) -> None:
+    theirs = mmengine_rates(cfgs, optimizer(LRS), iters, el)
+    ours = lrkit_rates(optimizer(LRS), from_mmengine(cfgs, epoch_length=el), iters)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-18)
 
 
 CASES: list[tuple[list[dict[str, Any]], int]] = [
@@ -75,15 +41,10 @@ CASES: list[tuple[list[dict[str, Any]], int]] = [
 
 
 @pytest.mark.parametrize(("cfgs", "el"), CASES)
-def test_matches_mmengine_closed_forms(cfgs: list[dict[str, Any]], el: int) -> None:
-    s = from_mmengine(cfgs, epoch_length=el)
+def test_matches_mmengine(cfgs: list[dict[str, Any]], el: int) -> None:
     n = int(max(c.get("end", 0) * (el if c.get("convert_to_iter_based") else 1)
                 for c in cfgs)) + 30
-    stepped = mm_chain([_iters(c, el) for c in cfgs], n, el, 0.02)  # the update rules too
-    for step in range(n):
-        assert s(step, base=0.02) == pytest.approx(mm_ref(step, 0.02, cfgs, el), rel=1e-12,
-                                                   abs=1e-16), step
-        assert s(step, base=0.02) == pytest.approx(stepped[step], rel=1e-10, abs=1e-16), step
+    check_against_mmengine(cfgs, el, n)
 
 
 def test_epoch_based_list_runs_once_per_epoch() -> None:
@@ -91,82 +52,7 @@ def test_epoch_based_list_runs_once_per_epoch() -> None:
     s = from_mmengine(cfg, epoch_length=4)
     assert [s(u) for u in (11, 12, 19, 20)] == pytest.approx([1.0, 0.1, 0.1, 0.01])
     assert from_mmengine(cfg)(3) == pytest.approx(0.1)  # without epoch_length: steps = epochs
-
-
-def mm_chain(cfgs: list[dict[str, Any]], steps: int, el: int, base: float) -> list[float]:
-    """mmengine's chainable updates, stepped as its runner steps them (typed from
-    ``param_scheduler.py``): every scheduler applies its ``_get_value`` once at construction
-    (local step 0) and then on each of its steps inside ``begin <= step < end``;
-    iteration-based ones step after every iteration, epoch-based ones after every epoch.
-    Returns the rate each iteration uses."""
-    lr = base
-    state = [{"g": -1, "last": -1} for _ in cfgs]
-
-    def step(i: int) -> None:
-        nonlocal lr
-        c, s = cfgs[i], state[i]
-        s["g"] += 1
-        if not c.get("begin", 0) <= s["g"] < c.get("end", math.inf):
-            return
-        s["last"] += 1
-        t, kind = s["last"], c["type"]
-        n = c.get("end", math.inf) - c.get("begin", 0) - 1
-        if kind == "LinearLR":
-            a, b = c.get("start_factor", 1 / 3), c.get("end_factor", 1.0)
-            lr *= a if t == 0 else 1 + (b - a) / (n * a + (t - 1) * (b - a))
-        elif kind == "ConstantLR":  # the t == 0 branch is tested first
-            f = c.get("factor", 1 / 3)
-            lr *= f if t == 0 else 1 / f if t == n else 1.0
-        elif kind == "ExponentialLR":
-            lr *= 1.0 if t == 0 else c["gamma"]
-        elif kind == "MultiStepLR":
-            lr *= c.get("gamma", 0.1) ** list(c["milestones"]).count(t)
-        elif kind == "StepLR":
-            lr *= 1.0 if t == 0 or t % c["step_size"] else c.get("gamma", 0.1)
-        elif kind == "CosineAnnealingLR":
-            T = c.get("T_max") or n + 1
-            eta = base * c["eta_min_ratio"] if "eta_min_ratio" in c else c.get("eta_min", 0.0)
-            if t > 0 and (t - 1 - T) % (2 * T) == 0:  # the recursion's 0/0 point
-                lr += (base - eta) * (1 - math.cos(math.pi / T)) / 2
-            elif t > 0:
-                lr = eta + (lr - eta) * ((1 + math.cos(math.pi * t / T))
-                                         / (1 + math.cos(math.pi * (t - 1) / T)))
-        elif kind == "PolyLR":
-            eta = c.get("eta_min", 0.0)
-            if t > 0:
-                lr = eta + (lr - eta) * (1 - 1 / (n - t + 1)) ** c.get("power", 1.0)
-        else:
-            raise AssertionError(kind)
-
-    epoch_based = [c.get("by_epoch", True) for c in cfgs]
-    for i in range(len(cfgs)):
-        step(i)  # construction
-    used = []
-    for it in range(steps):
-        used.append(lr)
-        for i in range(len(cfgs)):
-            if not epoch_based[i]:
-                step(i)
-        if (it + 1) % el == 0:
-            for i in range(len(cfgs)):
-                if epoch_based[i]:
-                    step(i)
-    return used
-
-
-def _iters(c: dict[str, Any], el: int) -> dict[str, Any]:
-    """The converted config the simulator steps: each ``build_iter_from_epoch`` multiplies
-    begin, end and the lengths (T_max, step_size, milestones, total_steps) by ``el``.
-    The converter still gets the original."""
-    if not c.get("convert_to_iter_based"):
-        return c
-    out = {**c, "by_epoch": False, "convert_to_iter_based": False}
-    for key in ("begin", "end", "T_max", "step_size", "total_steps"):
-        if key in c:
-            out[key] = c[key] * el
-    if "milestones" in c:
-        out["milestones"] = [m * el for m in c["milestones"]]
-    return out
+    check_against_mmengine(cfg, 4, 48)
 
 
 CHAINED: list[tuple[list[dict[str, Any]], int, int]] = [
@@ -205,10 +91,7 @@ CHAINED: list[tuple[list[dict[str, Any]], int, int]] = [
 @pytest.mark.parametrize(("cfgs", "el", "steps"), CHAINED)
 def test_chained_schedulers_multiply_as_in_mmengine(cfgs: list[dict[str, Any]], el: int,
                                                     steps: int) -> None:
-    s = from_mmengine(cfgs, epoch_length=el)
-    want = mm_chain([_iters(c, el) for c in cfgs], steps, el, 0.02)
-    for it in range(steps):
-        assert s(it, base=0.02) == pytest.approx(want[it], rel=1e-11, abs=1e-18), it
+    check_against_mmengine(cfgs, el, steps)
 
 
 def test_onecycle_total_steps_converted_to_iterations() -> None:
@@ -244,3 +127,95 @@ def test_onecycle_total_steps_converted_to_iterations() -> None:
 def test_errors(cfg: list[dict[str, Any]], match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         from_mmengine(cfg)
+
+
+def test_cosine_restart_lr() -> None:
+    """mmengine's CosineRestartLR: each period restarts at base * weight and anneals towards
+    eta_min; after the last period the rate holds."""
+    for cfg in (dict(type="CosineRestartLR", periods=[5, 7, 4], restart_weights=[1, 0.5, 0.2],
+                     eta_min=1e-4, by_epoch=False),
+                dict(type="CosineRestartLR", periods=[3, 3], restart_weights=[1, 0.7],
+                     eta_min_ratio=0.1, by_epoch=False, begin=4, end=9),
+                dict(type="CosineRestartLR", periods=[2, 3], restart_weights=[1, 0.5],
+                     eta_min=0.0, by_epoch=True, convert_to_iter_based=True)):
+        check_against_mmengine([cfg], 3, 30)
+
+
+def test_errors_name_the_users_list_entry() -> None:
+    """Never lrkit's internals ('Hold'): the entry's index and type."""
+    cfg = [dict(type="LinearLR", by_epoch=False, end=10),
+           dict(type="CosineAnnealingLR", eta_min=1e-4, by_epoch=False, begin=5, end=20)]
+    with pytest.raises(ConfigError, match=r"param_scheduler='param_scheduler\[1\] "
+                       r"\(CosineAnnealingLR\)' is invalid") as err:
+        from_mmengine(cfg)
+    assert "Hold" not in str(err.value)
+
+
+_TYPES = ("LinearLR", "ConstantLR", "CosineAnnealingLR", "PolyLR", "ExponentialLR", "StepLR",
+          "MultiStepLR", "CosineRestartLR", "OneCycleLR")
+
+
+@st.composite
+def entry(draw: st.DrawFn, begin: int, end: int) -> dict[str, Any]:
+    kind = draw(st.sampled_from(_TYPES))
+    span = end - begin
+    c: dict[str, Any] = {"type": kind, "begin": begin, "end": end, "by_epoch": False}
+    if kind == "LinearLR":
+        c.update(start_factor=draw(st.sampled_from([0.01, 0.5])), end_factor=1.0)
+    elif kind == "ConstantLR":
+        c["factor"] = draw(st.sampled_from([0.1, 0.5]))
+    elif kind == "CosineAnnealingLR":
+        c["T_max"] = draw(st.integers(1, span + 2))
+        c["eta_min"] = draw(st.sampled_from([0.0, 1e-4]))
+    elif kind == "PolyLR":
+        c.update(power=draw(st.sampled_from([0.9, 2.0])), eta_min=draw(st.sampled_from([0.0,
+                                                                                    1e-4])))
+    elif kind == "ExponentialLR":
+        c["gamma"] = draw(st.sampled_from([0.8, 0.95]))
+    elif kind == "StepLR":
+        c.update(step_size=draw(st.integers(1, 4)), gamma=0.5)
+    elif kind == "MultiStepLR":
+        c.update(milestones=sorted(draw(st.sets(st.integers(1, span), min_size=1,
+                                                max_size=2))), gamma=0.3)
+    elif kind == "CosineRestartLR":
+        n = draw(st.integers(1, 3))
+        c.update(periods=[draw(st.integers(1, 5)) for _ in range(n)],
+                 restart_weights=[1.0] + [draw(st.sampled_from([0.5, 1.0])) for _ in range(n - 1)],
+                 eta_min=draw(st.sampled_from([0.0, 1e-4])))
+    else:
+        c.update(eta_max=draw(st.sampled_from([0.05, 0.1])), total_steps=span + 1,
+                 pct_start=draw(st.sampled_from([0.3, 0.5])))
+        assume(c["pct_start"] * (span + 1) > 1)
+    return c
+
+
+@settings(max_examples=30)
+@given(st.data())
+def test_random_lists_match_real_mmengine(data: st.DataObject) -> None:
+    """Lists of one to three schedulers one after another (gaps allowed), each of any type:
+    lrkit converts them or refuses them naming the entry; what it converts gives mmengine's
+    rates."""
+    d = data.draw
+    start, cfgs = d(st.integers(0, 3)), []
+    for _ in range(d(st.integers(1, 3))):
+        end = start + d(st.integers(1, 8))
+        cfgs.append(d(entry(start, end)))
+        start = end + d(st.integers(0, 2))
+    try:
+        from_mmengine(cfgs)
+    except ConfigError as e:
+        message = str(e)
+    else:
+        message = ""
+    if message:  # refused: it names the user's entry (index and type), then nothing to step
+        assert "param_scheduler[" in message
+        assume(False)
+    check_against_mmengine(cfgs, 1, start + 6)
+
+
+def test_one_cycle_without_a_rise_is_refused_naming_the_entry() -> None:
+    """mmengine (like torch) runs a one-cycle whose rise is under one step; lrkit refuses
+    it (documented), naming the list entry and its pct_start."""
+    with pytest.raises(ConfigError, match=r"param_scheduler\[0\]\.pct_start=0\.005 is invalid"):
+        from_mmengine([dict(type="OneCycleLR", eta_max=0.1, total_steps=100, pct_start=0.005,
+                            by_epoch=False)])

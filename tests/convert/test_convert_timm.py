@@ -1,82 +1,43 @@
-"""from_timm against timm's published scheduler formulas (timm is not installed: it needs
-torchvision, which does not import beside torch 2.13). The reference below is typed from
-timm's ``timm/scheduler/{cosine,step,multistep,poly}_lr.py`` ``_get_lr(t)``:
-
-- warmup (``t < warmup_t``): ``warmup_lr_init + t * (base - warmup_lr_init) / warmup_t``;
-  after it ``t -= warmup_t`` only when ``warmup_prefix``; tanh_lr.py
-  ``TanhLRScheduler.__init__`` alone ramps to its own ``_get_lr(warmup_t)`` instead of
-  ``base`` when not ``warmup_prefix``;
-- cosine: cycle ``i`` (``t // t_initial``, or ``floor(log(1 - t / T (1 - m), m))`` for
-  ``cycle_mul = m != 1``), ``t_i = m**i T``, ``t_curr = t - (1 - m**i) / (1 - m) T``;
-  ``lr_min + 0.5 (base * cycle_decay**i - lr_min) (1 + cos(pi t_curr**k / t_i**k))``
-  while ``i < cycle_limit``, else ``lr_min`` (``k = k_decay``);
-- tanh (one cycle, ``lb = -7``, ``ub = 3``, ``tr = t_curr / t_i``):
-  ``lr_min + 0.5 (base - lr_min) (1 - tanh(lb (1 - tr) + ub tr))``, ``lr_min`` after;
-- step: ``base * decay_rate ** (t // decay_t)``;
-- multistep: ``base * decay_rate ** bisect_right(milestones, t + 1)``;
-- poly (one cycle): ``lr_min + (base - lr_min) * (1 - t**k / T**k) ** power`` (``lr_min``
-  after);
-- ``create_scheduler_v2``: with ``step_on_epochs=False`` every length is multiplied by
-  ``updates_per_epoch`` and ``t`` counts updates; otherwise ``t`` is the epoch.
-"""
+"""from_timm against the real timm: ``create_scheduler_v2`` stepped as timm's train.py steps
+it (see ``_peers.timm_rates``), side by side with the converted schedule driven by
+:class:`lrkit.torch.LRScheduler`, on optimizers with several param groups (and timm's
+per-group ``lr_scale``)."""
 
 from __future__ import annotations
 
-import bisect
 import math
 from typing import Any
 
 import numpy as np
 import pytest
+from _peers import lrkit_rates, optimizer, timm_rates, timm_scheduler
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lrkit.convert import from_timm
 from lrkit.errors import ConfigError
+from lrkit.torch import LRScheduler
+
+LRS = (0.4, 0.1, 0.025)
 
 
-def timm_ref(t: float, base: float, sched: str, kw: dict[str, Any]) -> float:
-    T = kw.get("num_epochs", 300)
-    wt = kw.get("warmup_epochs", 0)
-    w0 = kw.get("warmup_lr", 1e-5)
-    lr_min = kw.get("min_lr", 0.0)
-    rate = kw.get("decay_rate", 0.1)
-    u = 1 if kw.get("step_on_epochs", True) else kw["updates_per_epoch"]
-    T, wt = T * u, wt * u
-    if t < wt:
-        target = base
-        if sched == "tanh" and not kw.get("warmup_prefix", False):
-            target = timm_ref(wt, base, sched, kw)
-        return w0 + t * (target - w0) / wt
-    if kw.get("warmup_prefix", False):
-        t -= wt
-    if sched == "cosine":
-        m, d, lim = kw.get("cycle_mul", 1.0), kw.get("cycle_decay", 0.1), kw.get("cycle_limit", 1)
-        if m != 1:
-            i = math.floor(math.log(1 - t / T * (1 - m), m))
-            t_i = m**i * T
-            t_curr = t - (1 - m**i) / (1 - m) * T
-        else:
-            i = t // T
-            t_i = T
-            t_curr = t - T * i
-        k = kw.get("k_decay", 1.0)
-        if i < lim:
-            return lr_min + 0.5 * (base * d**i - lr_min) * (
-                1 + math.cos(math.pi * t_curr**k / t_i**k))
-        return lr_min
-    if sched == "tanh":
-        if t >= T:
-            return lr_min
-        tr = t / T
-        return lr_min + 0.5 * (base - lr_min) * (1 - math.tanh(-7.0 * (1 - tr) + 3.0 * tr))
-    if sched == "step":
-        return base * rate ** (t // (kw.get("decay_epochs", 90) * u))
-    if sched == "multistep":
-        ms = [m * u for m in kw.get("decay_milestones", (90, 180, 270))]
-        return base * rate ** bisect.bisect_right(ms, t + 1)
-    if sched == "poly":
-        k = kw.get("k_decay", 1.0)
-        return lr_min + (base - lr_min) * (1 - min(t, T) ** k / T**k) ** rate
-    raise AssertionError(sched)
+def check_against_timm(sched: str, kw: dict[str, Any], *, epochs: int, upe: int,
+                       scales: tuple[float | None, ...] = (None, None, None),
+                       metrics: list[float] | None = None) -> None:
+    """Every group's rate at every update equals timm's (train.py protocol)."""
+    ts = timm_scheduler()
+    kw = {**kw, "updates_per_epoch": upe}
+    theirs = timm_rates(lambda o: ts.create_scheduler_v2(o, sched, **kw)[0],
+                        optimizer(LRS, lr_scale=scales), epochs, upe,
+                        None if metrics is None else metrics.__getitem__)
+    opt = optimizer(LRS, lr_scale=scales)
+    ours_sched = from_timm(sched, optimizer=opt, **kw)
+
+    def metric(k: int) -> float | None:
+        return metrics[k // upe] if metrics is not None and (k + 1) % upe == 0 else None
+
+    ours = lrkit_rates(opt, ours_sched, epochs * upe, metric if metrics else None)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-16)
 
 
 CASES: list[tuple[str, dict[str, Any]]] = [
@@ -109,22 +70,11 @@ CASES: list[tuple[str, dict[str, Any]]] = [
 
 
 @pytest.mark.parametrize(("sched", "kw"), CASES)
-def test_matches_timm_formulas(sched: str, kw: dict[str, Any]) -> None:
-    base = 0.4
-    s = from_timm(sched, **kw)
-    n = 160 if kw.get("step_on_epochs", True) else 400
-    for t in range(n):
-        assert s(t, base=base) == pytest.approx(timm_ref(t, base, sched, kw), rel=1e-12,
-                                                abs=1e-15), t
-
-
-def test_epoch_stepping_with_updates_per_epoch_holds_each_epoch() -> None:
-    """step_on_epochs=True: timm sets the rate once per epoch (``step(epoch)``)."""
-    kw = {"num_epochs": 10, "warmup_epochs": 2, "warmup_lr": 0.0}
-    per_update = from_timm("cosine", updates_per_epoch=6, **kw)
-    for u in range(80):
-        assert per_update(u, base=1.0) == pytest.approx(timm_ref(u // 6, 1.0, "cosine", kw),
-                                                        rel=1e-12, abs=1e-15)
+def test_matches_real_timm(sched: str, kw: dict[str, Any]) -> None:
+    kw = dict(kw)
+    upe = kw.pop("updates_per_epoch", 1)
+    epochs = 60 if kw.get("step_on_epochs", True) else 25
+    check_against_timm(sched, kw, epochs=epochs, upe=upe)
 
 
 def test_tanh_warmup_ramps_to_the_tanh_value_not_the_base() -> None:
@@ -190,3 +140,121 @@ def test_array_evaluation_agrees() -> None:
     s = from_timm("cosine", num_epochs=20, cycle_limit=2, warmup_epochs=3)
     t = np.arange(60.0)
     np.testing.assert_array_equal(s(t, base=0.1), [s(float(x), base=0.1) for x in t])
+
+
+@pytest.mark.parametrize(("sched", "kw"), [
+    ("tanh", {"num_epochs": 10}),  # timm's formula at t=0 is 0.99999917 x base
+    ("multistep", {"decay_milestones": [1, 5], "decay_rate": 0.1}),  # 0.1 x base at t=0
+    ("cosine", {"num_epochs": 10, "min_lr": 1e-5}),  # lr_min + (base - lr_min): not base
+])
+def test_update_zero_uses_the_rate_set_at_construction(sched: str, kw: dict[str, Any]) -> None:
+    """timm sets the base rate at construction and first evaluates its formula after the
+    first update (step_update(1)) or epoch (step(1)): update 0 runs at the base rate."""
+    for on_epochs in (True, False):
+        s = from_timm(sched, step_on_epochs=on_epochs, updates_per_epoch=3, **kw)
+        assert s(0, base=0.1) == 0.1
+        check_against_timm(sched, {**kw, "step_on_epochs": on_epochs}, epochs=12, upe=3)
+
+
+def test_plateau_with_updates_per_epoch_runs_under_lrscheduler() -> None:
+    """timm's train.py always passes updates_per_epoch; the plateau then decides once an
+    epoch (step(epoch + 1, metric)), which lrkit's Plateau does with every=U."""
+    s = from_timm("plateau", num_epochs=5, updates_per_epoch=3)
+    LRScheduler(optimizer(LRS), s)  # accepted (it used to be refused)
+    metrics = [1.0, 0.9, 0.9, 0.9, 0.95, 0.95, 0.95, 0.95, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3]
+    check_against_timm("plateau", {"decay_rate": 0.5, "patience_epochs": 1,
+                                   "plateau_mode": "min", "min_lr": 0.02},
+                       epochs=len(metrics), upe=3, metrics=metrics, scales=(None, 0.5, 2.0))
+
+
+def test_lr_scale_scales_every_rate_of_its_group() -> None:
+    """timm's update_groups writes value * lr_scale (warmup and min_lr included): the repro
+    of issue 10, a group with scale 0.5 gets half the rate."""
+    kw = {"num_epochs": 10, "warmup_epochs": 2, "warmup_lr": 1e-4, "min_lr": 1e-3}
+    opt = optimizer(LRS, lr_scale=(None, 0.5, 0.25))
+    per_group = from_timm("cosine", optimizer=opt, **kw)
+    plain = from_timm("cosine", **kw)
+    for g, (lr, f) in enumerate(zip(LRS, (1.0, 0.5, 0.25), strict=True)):
+        for t in range(12):
+            assert per_group[g](t, base=lr) == pytest.approx(f * plain(t, base=lr), rel=1e-15)
+    check_against_timm("cosine", kw, epochs=12, upe=2, scales=(None, 0.5, 0.25))
+
+
+_SCHEDS = ("cosine", "tanh", "step", "multistep", "poly", "constant", "wsd", "rsqrt")
+
+
+@st.composite
+def timm_configs(draw: st.DrawFn) -> tuple[str, dict[str, Any], int, int]:
+    sched = draw(st.sampled_from(_SCHEDS))
+    on_epochs = draw(st.booleans())
+    upe = draw(st.integers(1, 3))
+    n = draw(st.integers(2, 10))
+    kw: dict[str, Any] = {"num_epochs": n, "step_on_epochs": on_epochs,
+                          "warmup_epochs": draw(st.integers(0, 3)),
+                          "warmup_lr": draw(st.sampled_from([0.0, 1e-5, 0.01])),
+                          "warmup_prefix": draw(st.booleans())}
+    if sched in ("cosine", "tanh", "poly", "wsd"):
+        kw["min_lr"] = draw(st.sampled_from([0.0, 1e-4]))
+    if sched == "cosine":
+        kw["cycle_limit"] = draw(st.integers(1, 3))
+        if kw["cycle_limit"] > 1:
+            kw["cycle_mul"] = draw(st.sampled_from([1.0, 1.5, 2.0]))
+            kw["cycle_decay"] = draw(st.sampled_from([0.5, 1.0]))
+        else:
+            kw["k_decay"] = draw(st.sampled_from([1.0, 0.5, 2.0]))
+    if sched == "poly":
+        kw["decay_rate"] = draw(st.sampled_from([0.5, 1.0, 2.0]))
+    if sched == "step":
+        kw["decay_epochs"] = draw(st.integers(1, 4))
+        kw["decay_rate"] = draw(st.sampled_from([0.1, 0.5]))
+    if sched == "multistep":
+        kw["decay_milestones"] = sorted(draw(st.sets(st.integers(0, n), min_size=1, max_size=3)))
+    if sched in ("wsd", "rsqrt"):
+        room = n if kw["warmup_prefix"] else n - kw["warmup_epochs"]
+        if room < 1:
+            kw["warmup_epochs"] = 0
+            room = n
+        kw["decay_epochs"] = draw(st.one_of(st.integers(1, room),
+                                            st.sampled_from([0.2, 0.5, 0.99])))
+        kw["decay_fn"] = draw(st.sampled_from([None, "linear", "cosine", "1-sqrt", "power"]))
+        if sched == "rsqrt":
+            kw.pop("min_lr", None)
+            if kw["warmup_epochs"] == 0 or draw(st.booleans()):
+                kw["stable_timescale"] = draw(st.integers(1, 4))
+        if round(kw["decay_epochs"] * (room * (1 if on_epochs else upe))
+                 if kw["decay_epochs"] < 1 else kw["decay_epochs"]) < 1:
+            kw["decay_epochs"] = 1
+    epochs = n + kw["warmup_epochs"] + 3
+    return sched, kw, epochs, upe
+
+
+@settings(max_examples=30)
+@given(timm_configs(), st.sampled_from([(None, None, None), (None, 0.5, 0.1)]))
+def test_random_configurations_match_real_timm(
+    config: tuple[str, dict[str, Any], int, int], scales: tuple[float | None, ...]
+) -> None:
+    sched, kw, epochs, upe = config
+    check_against_timm(sched, kw, epochs=epochs, upe=upe, scales=scales)
+
+
+@settings(max_examples=10)
+@given(st.lists(st.sampled_from([1.0, 0.9, 0.8, 0.5]), min_size=4, max_size=12),
+       st.sampled_from(["min", "max"]), st.integers(0, 2), st.integers(1, 3))
+def test_random_plateaus_match_real_timm(
+    metrics: list[float], mode: str, patience: int, upe: int
+) -> None:
+    check_against_timm("plateau", {"plateau_mode": mode, "patience_epochs": patience,
+                                   "decay_rate": 0.5, "min_lr": 1e-3},
+                       epochs=len(metrics), upe=upe, metrics=metrics, scales=(None, 0.5, None))
+
+
+def test_refusals_say_what_to_write_instead() -> None:
+    with pytest.raises(ConfigError, match=r"decay_fn='exp' is invalid.*'cosine'"):
+        from_timm("wsd", num_epochs=10, decay_fn="exp")
+    with pytest.raises(ConfigError, match=r"min_lr=0\.001 is invalid.*rsqrt"):
+        from_timm("rsqrt", num_epochs=10, warmup_epochs=2, min_lr=1e-3)
+    with pytest.raises(ConfigError, match="stable_timescale=None is invalid"):
+        from_timm("rsqrt", num_epochs=10)
+    with pytest.raises(ConfigError, match="decay_epochs=12 is invalid"):
+        from_timm("wsd", num_epochs=10, decay_epochs=12)
+    assert math.isclose(from_timm("none")(5, base=0.3), 0.3)

@@ -11,6 +11,9 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from _peers import lrkit_rates, optimizer, torch_rates
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch.optim import lr_scheduler as L
 
 from lrkit.convert import from_torch
@@ -139,3 +142,108 @@ def test_reduce_lr_on_plateau_becomes_plateau_with_the_same_decisions() -> None:
         sched.step(metric)
         assert [g["lr"] for g in opt.param_groups] == [g["lr"] for g in ref_opt.param_groups]
     assert opt.param_groups[0]["lr"] < 0.1  # reductions happened
+
+
+def test_polynomial_lr_with_zero_total_iters_keeps_the_base_rate() -> None:
+    """torch's PolynomialLR with total_iters=0: every step is past total_iters, the rate
+    stays the base rate (it used to be refused)."""
+    _check(lambda o: L.PolynomialLR(o, total_iters=0, power=2.0), 8, 0.1, groups=2)
+    assert from_torch(L.PolynomialLR(_opt(0.1), total_iters=0))(5, base=0.1) == 0.1
+
+
+def _child(kind: str, run: int, d: st.DrawFn) -> Callable[[torch.optim.Optimizer], Any]:
+    """A SequentialLR child that runs ``run`` steps there without passing its own horizon
+    (torch's cosine climbs back after T_max and OneCycleLR raises after total_steps; lrkit
+    holds the value there, as documented)."""
+    f = d(st.sampled_from([0.01, 0.25, 0.5]))
+    n = d(st.integers(1, 6))
+    if kind == "linear":
+        return lambda o: L.LinearLR(o, f, 1.0, n)
+    if kind == "constant":
+        return lambda o: L.ConstantLR(o, f, n)
+    if kind == "step":
+        return lambda o: L.StepLR(o, n, 0.5)
+    if kind == "multistep":
+        return lambda o: L.MultiStepLR(o, [n, n + 2], 0.5)
+    if kind == "exp":
+        return lambda o: L.ExponentialLR(o, 0.9)
+    if kind == "poly":
+        return lambda o: L.PolynomialLR(o, n, 2.0)
+    if kind == "cosine":
+        return lambda o: L.CosineAnnealingLR(o, max(run, 1), 1e-3)
+    if kind == "sgdr":
+        return lambda o: L.CosineAnnealingWarmRestarts(o, n, 2, 1e-4)
+    if kind == "onecycle":
+        total, three = max(run + 1, 8), d(st.booleans())
+        return lambda o: L.OneCycleLR(o, [1.0, 0.5], total_steps=total, div_factor=4 / f,
+                                      three_phase=three)
+    assert kind == "cyclic"
+    return lambda o: L.CyclicLR(o, [0.01, 0.02], [0.1, 0.3], step_size_up=n,
+                                mode=d(st.sampled_from(["triangular", "triangular2"])))
+
+
+_KINDS = ("linear", "constant", "step", "multistep", "exp", "poly", "cosine", "sgdr",
+          "onecycle", "cyclic")
+
+
+@settings(max_examples=40)
+@given(st.data())
+def test_sequential_lr_matches_torch_in_every_construction_order(data: st.DataObject) -> None:
+    """SequentialLR with any children, built in any order: OneCycleLR overwrites
+    group["initial_lr"] and a CyclicLR built first sets it, so children built before and
+    after them, and child 0, run from different bases. The converted schedules, driven by
+    lrkit's LRScheduler on a fresh optimizer, give torch's rates in every group."""
+    d = data.draw
+    kinds = d(st.lists(st.sampled_from(_KINDS), min_size=1, max_size=3))
+    runs = [d(st.integers(2, 8)) for _ in kinds]
+    order = d(st.permutations(range(len(kinds))))
+    makers = [_child(k, r, d) for k, r in zip(kinds, runs, strict=True)]
+    milestones = list(np.cumsum(runs[:-1]).tolist())
+    lrs = (0.1, 0.03)
+
+    def build(o: torch.optim.Optimizer) -> Any:
+        built: list[Any] = [None] * len(kinds)
+        for i in order:
+            built[i] = makers[i](o)
+        return L.SequentialLR(o, built, milestones) if len(kinds) > 1 else built[0]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref_opt = optimizer(lrs)
+        ref = build(ref_opt)
+        ours = [from_torch(ref, group=g) for g in range(len(lrs))]
+    steps = sum(runs)
+    theirs = torch_rates(ref, ref_opt, steps)
+    got = lrkit_rates(optimizer(lrs), ours, steps)
+    np.testing.assert_allclose(got, theirs, rtol=1e-10, atol=1e-15)
+
+
+@pytest.mark.parametrize("order", [(0, 1), (1, 0)])
+def test_issue_repros(order: tuple[int, int]) -> None:
+    """The two repros of issue 10 (lr 0.1), in both construction orders."""
+    def linear_then_one_cycle(o: torch.optim.Optimizer) -> Any:
+        makers = [lambda: L.LinearLR(o, start_factor=0.01, total_iters=4),
+                  lambda: L.OneCycleLR(o, max_lr=1.0, total_steps=10, div_factor=4)]
+        built = {i: makers[i]() for i in order}
+        return L.SequentialLR(o, [built[0], built[1]], milestones=[4])
+
+    def cyclic_then_exp(o: torch.optim.Optimizer) -> Any:
+        makers = [lambda: L.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=5),
+                  lambda: L.ExponentialLR(o, gamma=0.9)]
+        built = {i: makers[i]() for i in order}
+        return L.SequentialLR(o, [built[0], built[1]], milestones=[10])
+
+    for make, steps in ((linear_then_one_cycle, 13), (cyclic_then_exp, 15)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref_opt = optimizer([0.1])
+            ref = make(ref_opt)
+            s = from_torch(ref)
+        theirs = torch_rates(ref, ref_opt, steps)
+        ours = lrkit_rates(optimizer([0.1]), s, steps)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-15)
+    # the values the issue quotes, built in the order written there
+    o = optimizer([0.1])
+    seq = L.SequentialLR(o, [L.LinearLR(o, start_factor=0.01, total_iters=4),
+                             L.OneCycleLR(o, max_lr=1.0, total_steps=10, div_factor=4)], [4])
+    assert from_torch(seq)(0, base=0.1) == pytest.approx(0.0025, rel=1e-12)

@@ -73,6 +73,45 @@ def test_plateau_metric_on_a_skipped_update_is_taken() -> None:
     assert opt.param_groups[0]["lr"] == 0.5
 
 
+@pytest.mark.parametrize("skipped", ["skip", "count"])
+def test_skipped_updates_keep_the_metric_cadence(skipped: str) -> None:
+    # was (skip): "ConfigError: expected no metric at step 4 ... (Plateau.every)" as soon as
+    # the real GradScaler skipped an update mid-epoch
+    p = torch.nn.Parameter(torch.ones(3))
+    opt = torch.optim.SGD([p], lr=0.1)
+    per_epoch, inf_at = 5, {1, 7, 8}
+    sched = LRScheduler(opt, Plateau(Linear(100), factor=0.5, patience=0, every=per_epoch),
+                        skipped=skipped)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8)
+    metrics = [1.0, 2.0, 0.5]  # better, worse (reduce: patience 0), better
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for epoch, metric in enumerate(metrics):
+            for b in range(per_epoch):
+                i = epoch * per_epoch + b
+                opt.zero_grad()
+                scaler.scale((p * (float("inf") if i in inf_at else 1.0)).sum()).backward()
+                scaler.step(opt)
+                scaler.update()
+                sched.step(metric if b == per_epoch - 1 else None)
+    assert scaler.get_scale() < 2.0**8
+    steps = 15 - len(inf_at) if skipped == "skip" else 15
+    assert sched.last_epoch == steps
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.5 * 0.1 * (1 - steps / 100), rel=1e-12)
+    # a metric off the cadence is still refused, and changes nothing
+    with pytest.raises(ConfigError, match=r"every 5 steps only \(Plateau.every\)"):
+        sched.step(1.0)
+    assert sched.last_epoch == steps
+    # the cadence survives a save and load
+    opt2 = torch.optim.SGD([torch.nn.Parameter(torch.ones(3))], lr=0.1)
+    again = LRScheduler(opt2, Plateau(Linear(100), factor=0.5, patience=0, every=per_epoch),
+                        skipped=skipped)
+    again.load_state_dict(sched.state_dict())
+    for _ in range(per_epoch - 1):
+        again.step()
+    again.step(0.1)
+
+
 def test_skipped_policy_is_checked() -> None:
     opt = torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=1.0)
     with pytest.raises(ConfigError, match=r"skipped='never' is invalid: expected one of"):

@@ -231,7 +231,7 @@ def test_changed_group_count_raises() -> None:
     ("edit", "match"),
     [
         ({"format": "torch"}, r"\['format'\]='torch' is invalid"),
-        ({"version": 99}, r"\['version'\]=99 is invalid: expected 1"),
+        ({"version": 99}, r"\['version'\]=99 is invalid: expected one of 1, 2"),
         ({"step": -1}, r"\['step'\]=-1 is invalid"),
         ({"step": 1.5}, r"\['step'\]=1.5 is invalid"),
     ],
@@ -259,3 +259,38 @@ def test_plateau_state_is_checked() -> None:
         sched.load_state_dict({**state, "plateau": {**state["plateau"], "reductions": [1, 2]}})
     with pytest.raises(StateError, match="num_bad"):
         sched.load_state_dict({**state, "plateau": {**state["plateau"], "num_bad": -1}})
+
+
+def _plateau_sched(skipped: str = "count") -> tuple[torch.optim.Optimizer, LRScheduler]:
+    p = torch.nn.Parameter(torch.zeros(1))
+    p.grad = torch.ones(1)
+    opt = torch.optim.SGD([p], lr=0.1)
+    return opt, LRScheduler(opt, Plateau(factor=0.5, patience=0), skipped=skipped)
+
+
+@pytest.mark.parametrize("through", ["dict", "torch.save"])
+def test_get_last_lr_after_load_with_a_reduction_at_the_saved_step(through: str) -> None:
+    # was [0.05]: the reductions before the last step were not saved
+    _, s = _plateau_sched()
+    s.step(1.0)
+    s.step(1.0)  # not better (patience 0): reduced at step 2
+    assert (s.get_last_lr(), s.get_lr()) == ([0.1], [0.05])
+    state = s.state_dict() if through == "dict" else _roundtrip(s.state_dict())
+    opt2, s2 = _plateau_sched()
+    s2.load_state_dict(state)
+    assert (s2.get_last_lr(), s2.get_lr(), opt2.param_groups[0]["lr"]) == ([0.1], [0.05], 0.05)
+
+
+@pytest.mark.parametrize("first_skipped", [True, False])
+def test_get_last_lr_after_load_with_skipped_updates(first_skipped: bool) -> None:
+    # skipped="skip": a metric on a step without an update reduces without advancing
+    opt, s = _plateau_sched("skip")
+    if not first_skipped:
+        opt.step()
+    s.step(1.0)
+    s.step(2.0)  # no optimizer.step() since: no advance, but a reduction
+    want_step = 0 if first_skipped else 1
+    assert (s.last_epoch, s.get_last_lr(), s.get_lr()) == (want_step, [0.1], [0.05])
+    _, s2 = _plateau_sched("skip")
+    s2.load_state_dict(_roundtrip(s.state_dict()))
+    assert (s2.last_epoch, s2.get_last_lr(), s2.get_lr()) == (want_step, [0.1], [0.05])

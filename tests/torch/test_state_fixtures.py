@@ -1,7 +1,7 @@
 """States written by released formats (fixtures under tests/torch/fixtures) still load.
 
-The fixtures were written by ``fixtures/make_state_fixtures.py`` with format version 1; a
-later format must keep reading them. Expected rates are typed formulas, not saved outputs.
+The fixtures were written by ``fixtures/make_state_fixtures.py`` with format versions 1 and
+2; a later format must keep reading them. Expected rates are typed formulas, not saved outputs.
 """
 
 from __future__ import annotations
@@ -38,13 +38,14 @@ def _load(name: str) -> dict[str, Any]:
     return state
 
 
+@pytest.mark.parametrize("version", [1, 2])
 @pytest.mark.parametrize("source", ["json", "pt"])
-def test_v1_plain_state_loads_and_continues(source: str) -> None:
+def test_plain_state_loads_and_continues(source: str, version: int) -> None:
     if source == "json":
-        state = _load("state_v1_plain.json")
+        state = _load(f"state_v{version}_plain.json")
     else:
-        state = torch.load(FIXTURES / "state_v1_plain.pt", weights_only=True)
-    assert state["version"] == 1
+        state = torch.load(FIXTURES / f"state_v{version}_plain.pt", weights_only=True)
+    assert state["version"] == version
     opt, sched = make.plain()
     sched.load_state_dict(state)
     assert sched.last_epoch == 17
@@ -55,15 +56,20 @@ def test_v1_plain_state_loads_and_continues(source: str) -> None:
         sched.step()
 
 
-def test_v1_plateau_state_loads_with_its_reductions() -> None:
+@pytest.mark.parametrize("version", [1, 2])
+def test_plateau_state_loads_with_its_reductions(version: int) -> None:
     opt, sched = make.plateau()
-    sched.load_state_dict(_load("state_v1_plateau.json"))
+    sched.load_state_dict(_load(f"state_v{version}_plateau.json"))
     assert sched.last_epoch == 20
 
     def inner(t: int) -> float:  # warmup 5 then linear(40) from 0.01 to 0.005
         return 0.01 * t / 5 if t < 5 else 0.01 * (1 - 0.5 * min(t - 5, 40) / 40)
 
     assert opt.param_groups[0]["lr"] == pytest.approx(0.5 * inner(20), rel=1e-12)
+    # the plateau reduced at step 20: the last update (step 19) was not reduced. Version 1
+    # did not save that (it is read as reduced, what version-1 code reported)
+    last = inner(19) if version == 2 else 0.5 * inner(19)
+    assert sched.get_last_lr() == [pytest.approx(last, rel=1e-12)]
     # best so far 0.9 (saved); 0.5 at step 25 improves; then two bad metrics (patience 1)
     for t, metric in ((25, 0.5), (30, 0.6), (35, 0.7)):
         for _ in range(4):
@@ -90,7 +96,7 @@ def test_v1_state_from_another_configuration_is_refused_or_kept() -> None:
 
 
 @pytest.mark.parametrize(("edit", "match"), [
-    ({"version": 2}, r"state_dict\['version'\]=2 is invalid: expected 1"),
+    ({"version": 3}, r"state_dict\['version'\]=3 is invalid: expected one of 1, 2"),
     ({"version": None}, r"version"),
     ({"format": "torch"}, r"state_dict\['format'\]='torch' is invalid"),
 ])

@@ -63,7 +63,7 @@ import torch
 from torch.optim.lr_scheduler import LRScheduler
 
 from lrkit._validate import bad, check_int, check_number
-from lrkit.errors import StateError
+from lrkit.errors import ConfigError, StateError
 from lrkit.schedules._ops import Array, Ops
 from lrkit.schedules.base import Rel, Schedule, Value, check_value, resolve
 from lrkit.schedules.combine import Hold, Join, Staircase
@@ -268,6 +268,20 @@ def segmenter_schedule(
 
 _CONFIG_KEYS = ("step_size", "iter_warmup", "iter_max", "power", "min_lr")
 _CACHE_KEYS = ("_schedule", "_bound")
+#: entries torch's LRScheduler.state_dict() holds in some versions
+_TORCH_KEYS = ("verbose", "_is_initial", "_get_lr_called_within_step", "_step_count", "_last_lr")
+
+
+def _same(saved: Any, current: Any) -> bool:
+    try:
+        return bool(saved == current)
+    except Exception:  # e.g. an array: ambiguous truth value
+        return False
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 class PolynomialLR(LRScheduler):
@@ -332,6 +346,17 @@ class PolynomialLR(LRScheduler):
         self.min_lr = lo
         self._schedule = segmenter_schedule(s, w, m, p, lo)
         self._bound: dict[float, Schedule] = {}
+        # the first rates, checked before torch's constructor records initial_lr and steps
+        start = check_int("last_epoch", last_epoch, low=-1) + 1
+        for i, group in enumerate(getattr(optimizer, "param_groups", [])):
+            base = group.get("initial_lr", group.get("lr")) if start == 0 \
+                else group.get("initial_lr")
+            if base is not None:  # (torch raises its KeyError for a missing initial_lr)
+                try:
+                    self.rate(start, float(base))
+                except (TypeError, ValueError, OverflowError, RuntimeError):
+                    raise bad(f"param_groups[{i}]['lr']", base,
+                              "a finite number >= 0") from None
         super().__init__(optimizer, last_epoch)
 
     @property
@@ -354,6 +379,14 @@ class PolynomialLR(LRScheduler):
 
     _get_closed_form_lr = get_lr
 
+    def step(self, epoch: int | None = None) -> None:
+        """One step (``epoch=None``), or go to step ``epoch`` (torch's deprecated form, here
+        exact). The rates are computed first: a call that raises changes nothing."""
+        target = self.last_epoch + 1 if epoch is None else check_int("epoch", epoch, low=0)
+        for b in self.base_lrs:
+            self.rate(target, float(b))
+        super().step(epoch if epoch is None else target)
+
     def step_update(self, num_updates: int) -> None:
         """Segmenter's entry point: one step per optimizer update (``num_updates`` unused)."""
         self.step()
@@ -367,25 +400,43 @@ class PolynomialLR(LRScheduler):
 
         Raises:
             StateError: the state was saved with a different configuration, or with another
-                number of parameter groups.
+                number of parameter groups, or holds an entry that is not valid (a key that
+                is not scheduler state, a step that is not an integer >= 0, a base rate that
+                is not a finite number >= 0). Nothing is changed then.
         """
-        for key in _CONFIG_KEYS:
-            if key in state_dict and state_dict[key] != getattr(self, key):
+        if not isinstance(state_dict, dict):
+            raise StateError(f"state_dict={type(state_dict).__name__} is invalid: expected a dict")
+        known = {*self.state_dict(), *_TORCH_KEYS}
+        for key, value in state_dict.items():
+            if key not in known:
+                raise StateError(f"state_dict[{key!r}] is invalid: not an entry of this "
+                                 f"scheduler's state ({', '.join(sorted(known))})")
+            if key in _CONFIG_KEYS and not _same(value, getattr(self, key)):
                 raise StateError(
-                    f"{key}={state_dict[key]!r} in the saved state does not match "
+                    f"{key}={value!r} in the saved state does not match "
                     f"this scheduler's {key}={getattr(self, key)!r}"
                 )
         bases = state_dict.get("base_lrs", self.base_lrs)
-        if len(bases) != len(self.optimizer.param_groups):
+        if not isinstance(bases, (list, tuple)) or len(bases) != len(self.optimizer.param_groups):
             raise StateError(
-                f"base_lrs has {len(bases)} entries in the saved state but the optimizer has "
-                f"{len(self.optimizer.param_groups)} parameter groups"
+                f"base_lrs={_short(bases)} in the saved state is invalid: expected one base rate "
+                f"for each of the optimizer's {len(self.optimizer.param_groups)} parameter groups"
             )
-        super().load_state_dict({k: v for k, v in state_dict.items() if k not in _CACHE_KEYS})
-        rates = self.get_lr()
+        try:
+            step = check_int("last_epoch", state_dict.get("last_epoch", self.last_epoch), low=0)
+            count = check_int("_step_count", state_dict.get("_step_count", 0), low=0)
+            floats = [check_number(f"base_lrs[{i}]", b, low=0.0) for i, b in enumerate(bases)]
+            rates = [self.rate(step, b) for b in floats]
+        except ConfigError as exc:
+            raise StateError(f"the saved state is invalid: {exc}") from None
+        # only the checked entries: the configuration is equal, torch's flags are transient
+        # and _last_lr is recomputed
+        super().load_state_dict({"last_epoch": step, "base_lrs": floats,
+                                 **({"_step_count": count} if "_step_count" in state_dict
+                                    else {})})
         for group, lr in zip(self.optimizer.param_groups, rates, strict=True):
             if isinstance(group["lr"], torch.Tensor):
                 group["lr"].fill_(lr)
             else:
                 group["lr"] = lr
-        self._last_lr = rates
+        self._last_lr = list[float | torch.Tensor](rates)

@@ -28,7 +28,7 @@ __all__ = ["HF_NAMES", "from_hf"]
 HF_NAMES = (
     "linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
     "constant_with_warmup", "inverse_sqrt", "reduce_lr_on_plateau", "cosine_with_min_lr",
-    "warmup_stable_decay",
+    "cosine_warmup_with_min_lr", "warmup_stable_decay",
 )
 _PLATEAU_ARGS = ("mode", "factor", "patience", "threshold", "threshold_mode", "cooldown",
                  "min_lr", "eps")
@@ -81,7 +81,8 @@ def from_hf(
     Raises:
         ConfigError: an unknown name, a missing or bad argument, an argument the name does
             not take, or a shape lrkit cannot express exactly (``num_cycles != 0.5`` for
-            ``warmup_stable_decay``, ``warmup_type="1-sqrt"``).
+            ``warmup_stable_decay``, ``warmup_type="1-sqrt"``,
+            ``cosine_warmup_with_min_lr`` with ``num_warmup_steps=0``).
 
     Example:
         >>> from_hf("cosine", num_warmup_steps=10, num_training_steps=110)
@@ -132,18 +133,45 @@ def from_hf(
             raise bad("lr_end", lr_end, f"a rate below the optimizer's lr={lr}")
         end = lr_end if lr is None else Rel(lr_end / lr)
         return Warmup(Poly(rest, power, end=end), w)
-    # cosine_with_min_lr
-    _unexpected(name, kwargs, ("num_cycles", "min_lr", "min_lr_rate"))
+    if name == "cosine_with_min_lr":
+        _unexpected(name, kwargs, ("num_cycles", "min_lr", "min_lr_rate"))
+        return Warmup(_cosine_waves(rest, kwargs.get("num_cycles", 0.5), _floor(kwargs, lr)), w)
+    return _cosine_warmup_min_lr(w, rest, kwargs, lr)
+
+
+def _floor(kwargs: dict[str, Any], lr: float | None) -> Value:
+    """``min_lr`` (absolute; relative to ``lr`` when given, as HF divides by the optimizer's
+    default rate) or ``min_lr_rate`` (relative)."""
     min_lr, rate = kwargs.get("min_lr"), kwargs.get("min_lr_rate")
     if (min_lr is None) == (rate is None):
         raise bad("min_lr", min_lr, "exactly one of min_lr and min_lr_rate")
     if rate is not None:
-        floor: Value = Rel(check_number("min_lr_rate", rate, low=0.0, high=1.0))
-    elif lr is not None:
-        floor = Rel(check_number("min_lr", min_lr, low=0.0) / lr)
-    else:
-        floor = check_number("min_lr", min_lr, low=0.0)
-    return Warmup(_cosine_waves(rest, kwargs.get("num_cycles", 0.5), floor), w)
+        return Rel(check_number("min_lr_rate", rate, low=0.0, high=1.0))
+    if lr is not None:
+        return Rel(check_number("min_lr", min_lr, low=0.0) / lr)
+    return check_number("min_lr", min_lr, low=0.0)
+
+
+def _cosine_warmup_min_lr(
+    w: int, rest: int, kwargs: dict[str, Any], lr: float | None
+) -> Schedule:
+    """HF's ``cosine_warmup_with_min_lr``: the warmup reaches the base rate at its last step
+    ``w - 1`` (``(t + 1) / w``, or ``r + (1 - r) t / (w - 1)`` with ``warmup_lr_rate=r``),
+    and the cosine starts one step early, at ``w - 1`` (progress ``(t - w + 1) / rest``)."""
+    name = "cosine_warmup_with_min_lr"
+    _unexpected(name, kwargs, ("num_cycles", "min_lr", "min_lr_rate", "warmup_lr_rate"))
+    cos = _cosine_waves(rest, kwargs.get("num_cycles", 0.5), _floor(kwargs, lr))
+    if w == 0:
+        raise bad("num_warmup_steps", 0, f"an integer >= 1 for {name!r} (without warmup HF "
+                  "starts its cosine one step in, at progress 1 / num_training_steps, which "
+                  "lrkit does not express; 'cosine_with_min_lr' starts it at progress 0)")
+    r = kwargs.get("warmup_lr_rate")
+    start = Rel(1.0 / w) if r is None else Rel(check_number("warmup_lr_rate", r, low=0.0))
+    if w == 1 and r is not None:  # step 0 at r, the cosine from step 1 at progress 1 / rest
+        return Join((Constant(start), cos), (1.0,), local=False)
+    if w == 1:  # (0 + 1) / 1: the base rate, where the cosine starts
+        return cos
+    return Join((Linear(w - 1, start, Rel(1.0)), cos), (w - 1.0,))
 
 
 def _wsd(w: int, total: int | None, kwargs: dict[str, Any]) -> Schedule:
@@ -164,5 +192,8 @@ def _wsd(w: int, total: int | None, kwargs: dict[str, Any]) -> Schedule:
     if decay == "cosine":
         _half_cosine(kwargs.get("num_cycles", 0.5))
     r = Rel(check_number("min_lr_ratio", kwargs.get("min_lr_ratio", 0.0), low=0.0, high=1.0))
+    if d == 0:  # as HF: stable, then min_lr_ratio from num_warmup_steps + num_stable_steps on
+        head = WSD(w + stable + 1, w, decay_steps=1, end=r, start=r, warmup_shape=warm)
+        return Join((head, Constant(r)), (float(w + stable),))
     return WSD(w + stable + d, w, decay_steps=d, end=r, decay_shape=decay, start=r,
                warmup_shape=warm)

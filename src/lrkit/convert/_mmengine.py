@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lrkit._validate import bad, check_int, check_number
+from lrkit.errors import ConfigError
 from lrkit.schedules import (
     Constant,
     Cosine,
@@ -30,7 +31,7 @@ from lrkit.units import InEpochs
 __all__ = ["MMENGINE_TYPES", "from_mmengine"]
 
 MMENGINE_TYPES = ("LinearLR", "ConstantLR", "CosineAnnealingLR", "PolyLR", "ExponentialLR",
-                  "StepLR", "MultiStepLR", "OneCycleLR")
+                  "StepLR", "MultiStepLR", "OneCycleLR", "CosineRestartLR")
 _COMMON = ("type", "begin", "end", "by_epoch", "convert_to_iter_based")
 _ARGS = {
     "LinearLR": ("start_factor", "end_factor"),
@@ -42,7 +43,9 @@ _ARGS = {
     "MultiStepLR": ("milestones", "gamma"),
     "OneCycleLR": ("eta_max", "total_steps", "pct_start", "anneal_strategy", "div_factor",
                    "final_div_factor", "three_phase"),
+    "CosineRestartLR": ("periods", "restart_weights", "eta_min", "eta_min_ratio"),
 }
+Piece = tuple[int, float, Schedule, bool, str]  # begin, end, schedule, pure factor, label
 
 
 def from_mmengine(
@@ -92,12 +95,13 @@ def from_mmengine(
         raise bad("param_scheduler", param_scheduler, "at least one scheduler dict")
     if epoch_length is not None:
         epoch_length = check_int("epoch_length", epoch_length, low=1)
-    pieces: list[tuple[int, float, Schedule, bool]] = []
+    pieces: list[Piece] = []
     units: set[str] = set()
     for i, raw in enumerate(items):
-        begin, end, sched, unit, mult = _one(raw, f"param_scheduler[{i}]", epoch_length)
+        path = f"param_scheduler[{i}]"
+        begin, end, sched, unit, mult = _one(raw, path, epoch_length)
         units.add(unit)
-        pieces.append((begin, end, sched, mult))
+        pieces.append((begin, end, sched, mult, f"{path} ({raw.get('type')})"))
     if len(units) > 1:
         if epoch_length is None:
             raise bad("epoch_length", None, "the iterations per epoch (the list mixes "
@@ -117,46 +121,46 @@ def _units(items: list[Mapping[str, Any]]) -> list[str]:
             else "iter" for r in items]
 
 
-def _to_iters(
-    piece: tuple[int, float, Schedule, bool], length: int
-) -> tuple[int, float, Schedule, bool]:
+def _to_iters(piece: Piece, length: int) -> Piece:
     """An epoch-based scheduler in a list of iteration-based ones: it changes at epoch
     boundaries, its local epoch being ``floor(iteration / length) - begin``."""
-    begin, end, s, mult = piece
-    return begin * length, end * length, InEpochs(s, length, stepwise=True), mult
+    begin, end, s, mult, label = piece
+    return begin * length, end * length, InEpochs(s, length, stepwise=True), mult, label
 
 
-def _chained(pieces: list[tuple[int, float, Schedule, bool]]) -> bool:
+def _chained(pieces: list[Piece]) -> bool:
     """Whether a scheduler starts before the previous one ends, or after one that does not
     end at the base rate: then mmengine's chained factors multiply."""
-    for (b0, e0, s0, _), (b1, _, _, _) in itertools.pairwise(pieces):
+    for (b0, e0, s0, *_), (b1, *_) in itertools.pairwise(pieces):
         if b1 < e0 or not math.isclose(float(s0(max(e0 - b0 - 1, 0))), 1.0, rel_tol=1e-12):
             return True
     return False
 
 
-def _product(pieces: list[tuple[int, float, Schedule, bool]]) -> Schedule:
+def _product(pieces: list[Piece]) -> Schedule:
     """Overlapping (chained) schedulers: each multiplies the rate by its factor, 1 before it
     begins and its last factor after it ends; the rate is the base times the product."""
     factors: list[Schedule] = [Constant()]  # the base rate
-    for begin, _, s, mult in pieces:
+    for begin, _, s, mult, label in pieces:
         if not mult:
-            raise bad("param_scheduler", type(s).__name__,
+            raise bad("param_scheduler", label,
                       "schedulers that only multiply the rate (LinearLR, ConstantLR, StepLR, "
                       "MultiStepLR, ExponentialLR, PolyLR and CosineAnnealingLR with "
-                      "eta_min=0) where ranges overlap or a factor is carried over")
+                      "eta_min=0) where ranges overlap or a factor is carried over: make the "
+                      "ranges follow one another, each scheduler starting where the one "
+                      "before it ends at the base rate")
         factor = s.bind(1.0)
         factors.append(factor if begin == 0 else Join((Constant(1.0), factor), (float(begin),)))
     return Product(tuple(factors))
 
 
-def _sequence(pieces: list[tuple[int, float, Schedule, bool]]) -> Schedule:
+def _sequence(pieces: list[Piece]) -> Schedule:
     """Schedulers one after another, each starting from the base rate."""
     scheds: list[Schedule] = []
     bounds: list[float] = []
     if pieces[0][0] > 0:
         scheds.append(Constant())
-    for begin, _, s, _ in pieces:
+    for begin, _, s, *_ in pieces:
         if begin > 0 or scheds:
             bounds.append(float(begin))
         scheds.append(s)
@@ -244,20 +248,52 @@ def _one(
         s = MultiStep(tuple(sorted(check_int(f"{path}.milestones[{i}]", m, low=0) * mult
                                    for i, m in enumerate(ms))),
                       _num(raw, "gamma", path, 0.1, low=0.0))
+    elif kind == "CosineRestartLR":
+        s = _cosine_restart(raw, path, mult)
     else:  # OneCycleLR
         total = raw.get("total_steps")
         total = need_end("total_steps") if total is None else check_int(
             f"{path}.total_steps", total, low=2) * mult  # epochs to iterations, as begin
-        s = OneCycle(total, _num(raw, "eta_max", path, None, low=0, low_open=True),
-                     _num(raw, "pct_start", path, 0.3, low=0.0, high=1.0),
-                     _num(raw, "div_factor", path, 25.0, low=0, low_open=True),
-                     _num(raw, "final_div_factor", path, 1e4, low=0, low_open=True),
-                     raw.get("anneal_strategy", "cos"), bool(raw.get("three_phase", False)))
+        pct = _num(raw, "pct_start", path, 0.3, low=0.0, high=1.0)
+        anneal = raw.get("anneal_strategy", "cos")
+        if anneal not in ("cos", "linear"):
+            raise bad(f"{path}.anneal_strategy", anneal, "'cos' or 'linear'")
+        try:
+            s = OneCycle(total, _num(raw, "eta_max", path, None, low=0, low_open=True), pct,
+                         _num(raw, "div_factor", path, 25.0, low=0, low_open=True),
+                         _num(raw, "final_div_factor", path, 1e4, low=0, low_open=True),
+                         anneal, bool(raw.get("three_phase", False)))
+        except ConfigError as e:  # the phases: name the user's entry, not OneCycle's field
+            raise bad(f"{path}.pct_start", pct, "a rise of more than one step "
+                      f"(pct_start * total_steps > 1, here {pct * total:g}): lrkit does not "
+                      "reproduce a one-cycle without a rise; use a larger pct_start") from e
     # past T_max + 1 mmengine's chainable cosine adds a step of the base rate: no factor
     mult_form = _multiplicative(kind, raw) and not isinstance(s, Repeat)
     if math.isfinite(span) and kind not in ("LinearLR", "ConstantLR", "PolyLR"):
         s = Hold(s, after=span - 1)  # the last step the scheduler applies
     return begin, end, s, unit, mult_form
+
+
+def _cosine_restart(raw: Mapping[str, Any], path: str, mult: int) -> Schedule:
+    """mmengine's CosineRestartLR: period ``i`` restarts at ``base * restart_weights[i]`` and
+    anneals towards ``eta_min`` (reached one step after the period); after the last period
+    the rate holds (mmengine returns the group's current value)."""
+    periods, weights = raw.get("periods"), raw.get("restart_weights", (1,))
+    if not isinstance(periods, (list, tuple)) or not periods:
+        raise bad(f"{path}.periods", periods, "a non-empty list of period lengths")
+    if not isinstance(weights, (list, tuple)) or len(weights) != len(periods):
+        raise bad(f"{path}.restart_weights", weights,
+                  f"a list of {len(periods)} weights, one per period")
+    lengths = [check_int(f"{path}.periods[{i}]", p, low=1) * mult for i, p in enumerate(periods)]
+    ws = [check_number(f"{path}.restart_weights[{i}]", w, low=0.0) for i, w in enumerate(weights)]
+    eta, ratio = raw.get("eta_min"), raw.get("eta_min_ratio")
+    if (eta is None) == (ratio is None):
+        raise bad(f"{path}.eta_min", eta, "exactly one of eta_min and eta_min_ratio")
+    floor = Rel(_num(raw, "eta_min_ratio", path, 0.0, low=0.0)) if ratio is not None \
+        else _num(raw, "eta_min", path, 0.0, low=0.0)
+    cycles = tuple(Cosine(n, peak=Rel(w), end=floor) for n, w in zip(lengths, ws, strict=True))
+    bounds = tuple(float(b) for b in itertools.accumulate(lengths[:-1]))
+    return Hold(Join(cycles, bounds) if bounds else cycles[0], after=sum(lengths) - 1)
 
 
 def _multiplicative(kind: str, raw: Mapping[str, Any]) -> bool:

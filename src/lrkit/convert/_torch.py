@@ -25,6 +25,12 @@ from lrkit.schedules import (
 
 __all__ = ["from_torch"]
 
+def _absolute_types() -> tuple[type, ...]:
+    from torch.optim import lr_scheduler as L
+
+    return (L.OneCycleLR, L.CyclicLR)
+
+
 SUPPORTED = (
     "StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, PolynomialLR, LinearLR, "
     "ConstantLR, OneCycleLR, CyclicLR, CosineAnnealingWarmRestarts, SequentialLR of those, "
@@ -43,7 +49,10 @@ def from_torch(scheduler: Any, *, group: int = 0) -> Schedule:
     ``CosineAnnealingLR`` holds ``eta_min`` after ``T_max`` (torch climbs back up), and
     ``OneCycleLR`` holds its final rate after ``total_steps - 1`` (torch raises).
     ``ReduceLROnPlateau`` becomes :class:`~lrkit.Plateau` (its ``min_lr`` for ``group``):
-    drive it with ``LRScheduler.step(metric)``.
+    drive it with ``LRScheduler.step(metric)``. ``SequentialLR`` is reproduced for every
+    construction order of its children: with a ``OneCycleLR`` or ``CyclicLR`` child (which
+    overwrite ``group["initial_lr"]``, the base torch runs the other children from) every
+    child of the result is absolute, for group ``group``.
 
     Args:
         scheduler: the torch scheduler (its configuration is read, its state is not).
@@ -51,7 +60,7 @@ def from_torch(scheduler: Any, *, group: int = 0) -> Schedule:
 
     Raises:
         ConfigError: a scheduler without a closed form (``LambdaLR``, ``MultiplicativeLR``,
-            ``ChainedScheduler``),
+            ``ChainedScheduler``), a ``OneCycleLR`` whose rise lasts one step or less,
             ``CyclicLR`` with a custom ``scale_fn``, or a bad ``group``.
 
     Example:
@@ -75,13 +84,7 @@ def from_torch(scheduler: Any, *, group: int = 0) -> Schedule:
                        threshold_mode=scheduler.threshold_mode, cooldown=scheduler.cooldown,
                        min_lr=float(scheduler.min_lrs[g]), eps=scheduler.eps)
     if isinstance(scheduler, L.SequentialLR):
-        parts = [from_torch(c, group=g) for c in scheduler._schedulers]
-        for i, child in enumerate(scheduler._schedulers[1:], start=1):
-            if isinstance(child, L.ConstantLR) and child.total_iters == 0:
-                # entered through step(0), torch's closed form, which is already past
-                # total_iters = 0: the base rate, not the factor of the first step
-                parts[i] = Constant()
-        return Join(tuple(parts), tuple(float(m) for m in scheduler._milestones))
+        return _sequential(scheduler, g)
     if isinstance(scheduler, L.StepLR):
         s = StepDecay(scheduler.step_size, scheduler.gamma)
     elif isinstance(scheduler, L.MultiStepLR):
@@ -90,6 +93,9 @@ def from_torch(scheduler: Any, *, group: int = 0) -> Schedule:
         s = Exponential(scheduler.gamma)
     elif isinstance(scheduler, L.CosineAnnealingLR):
         s = Cosine(scheduler.T_max, end=float(scheduler.eta_min))
+    elif isinstance(scheduler, L.PolynomialLR) and scheduler.total_iters == 0:
+        # torch's closed form is already past total_iters: the base rate throughout
+        s = Constant()
     elif isinstance(scheduler, L.PolynomialLR):
         s = Poly(scheduler.total_iters, scheduler.power)
     elif isinstance(scheduler, L.LinearLR) and scheduler.total_iters == 0:
@@ -118,6 +124,46 @@ def from_torch(scheduler: Any, *, group: int = 0) -> Schedule:
             "function: write it as an lrkit schedule)",
         )
     return s
+
+
+def _sequential(scheduler: Any, g: int) -> Schedule:
+    """torch's ``SequentialLR``: child 0 runs from ``initial_lr`` (the rate SequentialLR resets
+    the group to); child ``i > 0`` starts through its closed form, relative to the base it
+    recorded at its own construction (``base_lrs``).
+
+    ``OneCycleLR`` overwrites ``group["initial_lr"]`` (``max_lr / div_factor``), and a
+    ``CyclicLR`` built first sets it to its ``base_lr``: a child built before them recorded
+    the optimizer's rate, one built after records the overwritten value, and child 0 (its
+    chainable form) follows whatever ``initial_lr`` holds when SequentialLR is built. Then
+    the bases differ from the optimizer's rate, so every child is made absolute for group
+    ``g`` with the base torch uses for it.
+    """
+    from torch.optim import lr_scheduler as L
+
+    children = scheduler._schedulers
+    parts = [from_torch(c, group=g) for c in children]
+    for i, child in enumerate(children[1:], start=1):
+        if isinstance(child, L.ConstantLR) and child.total_iters == 0:
+            # entered through step(0), torch's closed form, which is already past
+            # total_iters = 0: the base rate, not the factor of the first step
+            parts[i] = Constant()
+    if any(isinstance(c, _absolute_types()) for c in _leaves(scheduler)):
+        group = scheduler.optimizer.param_groups[g]
+        for i, child in enumerate(children):
+            if isinstance(child, _absolute_types()):
+                continue  # its rates are already absolute
+            if isinstance(child, L.SequentialLR):
+                raise bad("scheduler", "SequentialLR(SequentialLR(...))", "one level of "
+                          "SequentialLR when a child is a OneCycleLR or CyclicLR")
+            chainable = i == 0 and not isinstance(child, L.CosineAnnealingWarmRestarts)
+            base = group["initial_lr"] if chainable else child.base_lrs[g]
+            parts[i] = parts[i].bind(float(base))
+    return Join(tuple(parts), tuple(float(m) for m in scheduler._milestones))
+
+
+def _leaves(scheduler: Any) -> list[Any]:
+    kids = getattr(scheduler, "_schedulers", None)
+    return [scheduler] if kids is None else [x for k in kids for x in _leaves(k)]
 
 
 def _one_cycle(sched: Any, g: int) -> Schedule:

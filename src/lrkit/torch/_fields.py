@@ -54,8 +54,8 @@ class Slot:
         return value if self.index is None else value[self.index]
 
     def initial(self, group: dict[str, Any], where: str) -> float:
-        """The field's base: the recorded ``initial_*`` value, else the current one (which
-        is then recorded, as torch records ``initial_lr``)."""
+        """The field's base: the recorded ``initial_*`` value, else the current one. Reads
+        only (:meth:`record` records it, as torch records ``initial_lr``)."""
         current = self.read(group)
         if isinstance(current, torch.Tensor) and (
             current.numel() != 1 or not current.is_floating_point()
@@ -71,8 +71,11 @@ class Slot:
             _finite(out) and out >= 0
         ):
             raise bad(f"{where}[{self.name!r}]", value, "a finite number >= 0")
-        group.setdefault(self.initial_key, float(out))
         return float(out)
+
+    def record(self, group: dict[str, Any], base: float) -> None:
+        """Record ``base`` as the group's ``initial_*`` value unless one is there."""
+        group.setdefault(self.initial_key, base)
 
     def write(self, group: dict[str, Any], value: float) -> None:
         """Set the field to ``value``: tensors in place, floats replaced."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
@@ -11,19 +12,25 @@ from lrkit.errors import ConfigError, StateError
 from lrkit.schedules.base import Schedule
 from lrkit.schedules.plateau import Plateau, PlateauTracker
 from lrkit.torch._args import ScheduleArg, Spec, has_plateau
-from lrkit.torch._fields import FIELDS, Slot, canonical_field, slot_for
-from lrkit.torch._host import BlockCache, HostUnit
+from lrkit.torch._fields import FIELDS, canonical_field, slot_for
+from lrkit.torch._plan import Entry, GroupPlan, Layout
 from lrkit.torch.device import DeviceStepper
 from lrkit.torch.distributed import REDUCTIONS, check_same_rates, is_distributed, reduce_metric
-from lrkit.torch.state import FORMAT, VERSION, check_header, config_diff, fingerprint, read_step
+from lrkit.torch.state import (
+    FORMAT,
+    VERSION,
+    check_header,
+    config_diff,
+    fingerprint,
+    read_counts,
+    read_step,
+)
 
 __all__ = ["LRScheduler"]
 
 NEW_GROUPS = ("schedule", "raise")
 ON_MISMATCH = ("raise", "keep_new")
 SKIPPED = ("count", "skip")
-
-# a unit: one bound schedule of one field in one kind of slot, and the groups it writes
 
 
 class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
@@ -66,8 +73,9 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
             (AMP's ``GradScaler`` skips the update when gradients hold inf/NaN):
             ``"count"`` (default) advances anyway (the schedule counts calls), ``"skip"``
             does not advance (the schedule counts real updates: detected with an optimizer
-            step post-hook; a metric given then is still taken, without the ``every``
-            check). No warning either way.
+            step post-hook; a metric given then is still taken). No warning either way.
+            ``Plateau(every=k)`` expects a metric every ``k`` :meth:`step` calls in both
+            policies, so a skipped update does not shift the metric cadence.
         reduce: with a :class:`Plateau` under an initialized ``torch.distributed`` group,
             how the ranks' metrics are combined before each decision: ``"mean"``
             (default), ``"max"``, ``"min"`` (collective: every rank must pass a metric on the
@@ -76,6 +84,11 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
         check_ranks: under ``torch.distributed``, verify after every :meth:`step` that all
             ranks hold identical rates (one collective per step; raises
             :class:`~lrkit.errors.StateError` on every rank if not).
+
+    Every call either completes or raises and changes nothing (neither the scheduler nor
+    the optimizer): the constructor, :meth:`step`, :meth:`set_step` and
+    :meth:`load_state_dict` check every value they would write first (``check_ranks``
+    verifies the ranks after a completed step).
 
     Raises:
         ConfigError: a bad argument (named, with its value and what is allowed), a field a
@@ -117,6 +130,8 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
         reduce: str = "mean",
         check_ranks: bool = False,
     ) -> None:
+        # everything is checked before the optimizer is changed (bases recorded, tensors
+        # made, step-0 values written, the step hook registered)
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise bad("optimizer", optimizer, "a torch.optim.Optimizer")
         for name, flag in (("tensor", tensor), ("device", device), ("check_ranks", check_ranks)):
@@ -127,11 +142,6 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
         self.skipped = check_choice("skipped", skipped, SKIPPED)
         self.reduce = check_choice("reduce", reduce, REDUCTIONS)
         self.check_ranks = check_ranks
-        self._updates = 0  # optimizer.step() calls that ran (counted when skipped="skip")
-        self._updates_seen = 0
-        self._hook: Any = None
-        if skipped == "skip":
-            self._hook = optimizer.register_step_post_hook(self._count_update)
         if momentum is not None and beta1 is not None:
             raise bad("beta1", beta1, "None when momentum= is given (they name one field)")
         self.optimizer = optimizer
@@ -141,56 +151,59 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
         args = {"lr": schedule, "momentum": beta1 if momentum is None else momentum,
                 "beta2": beta2, "weight_decay": weight_decay}
         names = {"lr": "schedule", "momentum": "momentum" if beta1 is None else "beta1"}
-        self._specs = {f: Spec(names.get(f, f), args[f], n) for f in FIELDS}
-        self._specs = {f: s for f, s in self._specs.items() if s.active}
+        specs = {f: Spec(names.get(f, f), args[f], n) for f in FIELDS}
+        self._specs = {f: s for f, s in specs.items() if s.active}
         if not self._specs:
             raise bad("schedule", schedule, "a Schedule for at least one group and field")
-        self._plan: dict[str, list[Schedule | None]] = {f: [] for f in self._specs}
-        self._bound: dict[str, list[Schedule | None]] = {f: [] for f in self._specs}
-        self._bases: dict[str, list[float | None]] = {f: [] for f in self._specs}
-        self._slots: dict[str, list[Slot | None]] = {f: [] for f in self._specs}
         self._prints: dict[int, Any] = {}
-        self._caches: dict[Schedule, BlockCache] = {}
         self._plateau: Plateau | None = None
-        self._ks: list[int] = []
-        self.base_lrs: list[float | torch.Tensor] = []
-        for i, group in enumerate(groups):
-            self._add_group(i, group, late=False)
+        plans = tuple(self._plan_group(i, g, late=False) for i, g in enumerate(groups))
         self._tracker: PlateauTracker | None = (
             None if self._plateau is None else PlateauTracker(self._plateau)
         )
         if device and self._tracker is not None:
             raise bad("device", device, "False with a Plateau schedule (its metric is a host "
                       "value); use tensor=True")
-        self._prev_ks = self._ks
-        self._step = 0
-        self._device: DeviceStepper | None = None
-        self._rebuild()
+        layout = Layout(plans, tuple(self._specs))
+        cols = _columns(layout, 0)
         if device:
-            self._check_values(0)
-            self._device = DeviceStepper(self._device_units(), step=0)
+            layout.check_one_device(groups)
+        self._plans: tuple[GroupPlan, ...] = ()
+        self._layout = layout
+        self._ks: tuple[int, ...] = ()
+        self._prev_ks: tuple[int, ...] = ()
+        self._step = 0
+        self._calls = 0  # step() calls (with set_step's step): the plateau's metric cadence
+        self._updates = 0  # optimizer.step() calls that ran (counted when skipped="skip")
+        self._updates_seen = 0
+        self.base_lrs: list[float | torch.Tensor] = []
+        self._device: DeviceStepper | None = None
+        self._install(plans, layout, groups)
+        if device:
+            self._device = DeviceStepper(layout.device_units(groups), step=0)
         else:
-            self._write(0)
+            self._write(cols, self._ks)
+        self._hook: Any = None
+        if skipped == "skip":
+            self._hook = optimizer.register_step_post_hook(self._count_update)
 
     def _count_update(self, *_: Any) -> None:
         self._updates += 1
 
     # -- groups ------------------------------------------------------------------------------
-    def _add_group(self, index: int, group: dict[str, Any], *, late: bool) -> None:
+    def _plan_group(self, index: int, group: dict[str, Any], *, late: bool) -> GroupPlan:
+        """The plan of one group (reads the group only)."""
+        fields: dict[str, Entry] = {}
         for field, spec in self._specs.items():
             sched = spec.for_group(index, late=late)
-            slot = None if sched is None else slot_for(field, group, index)
-            base = None if slot is None else slot.initial(group, f"param_groups[{index}]")
-            if sched is not None:
-                self._check_plateau(field, index, sched)
-                self._prints.setdefault(id(sched), (sched, fingerprint(sched)))
-            self._plan[field].append(sched)
-            self._slots[field].append(slot)
-            self._bases[field].append(base)
-            self._bound[field].append(None if sched is None or base is None else sched.bind(base))
-        self._ks.append(0)
-        lr_base = self._bases["lr"][index] if "lr" in self._bases else None
-        self.base_lrs.append(lr_base if lr_base is not None else _as_float(group["lr"]))
+            if sched is None:
+                continue
+            slot = slot_for(field, group, index)
+            base = slot.initial(group, f"param_groups[{index}]")
+            self._check_plateau(field, index, sched)
+            self._prints.setdefault(id(sched), (sched, fingerprint(sched)))
+            fields[field] = Entry.make(sched, base, slot)
+        return GroupPlan(fields)
 
     def _check_plateau(self, field: str, index: int, sched: Schedule) -> None:
         where = f"{self._specs[field].name}[{index}]"
@@ -206,81 +219,46 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
             raise bad(where, sched, "Plateau settings equal to the other groups' (one metric "
                       "drives one plateau; only schedule and min_lr may differ)")
 
-    def _sync(self) -> None:
-        """Follow the optimizer's groups: new group dicts (after ``load_state_dict``) and
-        groups added with ``add_param_group``."""
+    def _follow(self) -> tuple[tuple[GroupPlan, ...], Layout]:
+        """The plans and layout for the optimizer's groups now (groups added with
+        ``add_param_group``; new group dicts after ``optimizer.load_state_dict``). Reads only."""
         groups = self.optimizer.param_groups
-        n = len(self._ks)
+        n = len(self._plans)
         if len(groups) < n:
             raise StateError(f"optimizer.param_groups has {len(groups)} groups: expected at "
                              f"least the {n} this scheduler was built for")
         if len(groups) > n and self.new_groups == "raise":
             raise ConfigError(f"param_groups[{n}] was added after the scheduler was built "
                               "(LRScheduler(new_groups='schedule') schedules such groups)")
-        for i in range(n, len(groups)):
-            self._add_group(i, groups[i], late=True)
-        if self._tracker is not None and len(self._prev_ks) != len(self._ks):
-            self._prev_ks = self._prev_ks + [0] * (len(self._ks) - len(self._prev_ks))
-        self._rebuild()
-        if self._device is not None:
-            self._device.units = [(s, list(ts)) for s, ts in self._device_units()]
-            self._device.write()
-        elif len(groups) > n:
-            self._write(self._step)
+        if len(groups) == n:
+            return self._plans, self._layout
+        plans = self._plans + tuple(self._plan_group(i, groups[i], late=True)
+                                    for i in range(n, len(groups)))
+        return plans, Layout(plans, tuple(self._specs), reuse=self._layout)
 
-    def _rebuild(self) -> None:
-        groups = self.optimizer.param_groups
+    def _install(self, plans: tuple[GroupPlan, ...], layout: Layout,
+                 groups: list[dict[str, Any]]) -> None:
+        """Adopt ``plans`` for ``groups`` (checked): record bases, make tensors, writers."""
+        self._plain_w, self._reduce_w = layout.commit(groups, self._tensor)
+        extra = len(plans) - len(self._plans)
+        for i in range(len(self._plans), len(plans)):
+            e = plans[i].get("lr")
+            self.base_lrs.append(e.base if e is not None else _as_float(groups[i]["lr"]))
+        self._plans, self._layout = plans, layout
+        self._ks = self._ks + (0,) * extra
+        self._prev_ks = self._prev_ks + (0,) * extra
         self._groups_ref = groups
         self._n = len(groups)
-        units: dict[tuple[str, Slot, Schedule], HostUnit] = {}
-        for field in self._specs:
-            for i, (bound, slot) in enumerate(zip(self._bound[field], self._slots[field],
-                                                  strict=True)):
-                if bound is None or slot is None:
-                    continue
-                if self._tensor:
-                    slot.make_tensor(groups[i])
-                unit = units.get((field, slot, bound))
-                if unit is None:
-                    unit = units[(field, slot, bound)] = HostUnit(self._cache(bound), field, slot)
-                unit.targets.append((i, groups[i]))
-        for unit in units.values():
-            unit.sort_targets()
-        self._units = list(units.values())
-        self._plain = [u for u in self._units if not isinstance(u.cache.schedule, Plateau)]
-        self._reducible = [u for u in self._units if isinstance(u.cache.schedule, Plateau)]
-
-    def _cache(self, bound: Schedule) -> BlockCache:
-        cache = self._caches.get(bound)
-        if cache is None:
-            cache = self._caches[bound] = BlockCache(bound)
-        return cache
-
-    def _device_units(self) -> list[tuple[Schedule, list[torch.Tensor]]]:
-        out: dict[Schedule, list[torch.Tensor]] = {}
-        for unit in self._units:
-            out.setdefault(unit.cache.schedule, []).extend(unit.tensor_targets())
-        return list(out.items())
+        if self._device is not None:
+            self._device.units = [(s, list(ts)) for s, ts in layout.device_units(groups)]
 
     # -- values ------------------------------------------------------------------------------
-    def _write(self, step: int) -> None:
-        """Write every scheduled value of ``step``; check them all before writing any."""
-        values = [u.cache.checked(step, u.field, u.slot) for u in self._plain]
-        for unit, v in zip(self._plain, values, strict=True):
-            unit.write(v)
-        if self._reducible:
-            ks = self._ks
-            for unit in self._reducible:
-                v = unit.cache.checked(step, unit.field, unit.slot)
-                plateau = unit.cache.schedule
-                assert isinstance(plateau, Plateau)
-                for i, g in unit.targets:
-                    k = ks[i]
-                    unit.slot.write(g, plateau.reduced(v, k) if k else v)
-
-    def _check_values(self, step: int) -> None:
-        for u in self._units:
-            u.cache.checked(step, u.field, u.slot)
+    def _write(self, cols: dict[int, list[float]], ks: tuple[int, ...]) -> None:
+        """Write checked columns (``_columns``) into the groups."""
+        for batch, writer in self._plain_w:
+            writer.write(cols[id(batch)])
+        for batch, writer in self._reduce_w:
+            writer.write_reduced(cols[id(batch)], ks)
 
     def values_at(self, step: int, field: str = "lr") -> list[float | None]:
         """Each group's value of ``field`` after ``step`` scheduler steps (``None`` where the
@@ -299,24 +277,12 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
         if name not in FIELDS:
             raise bad("field", field, "one of " + ", ".join((*FIELDS, "beta1")))
         if name not in self._specs:
-            return [None] * len(self._ks)
-        return self._values(step, name, self._ks)
+            return [None] * len(self._plans)
+        return self._layout.values(step, name, self._ks)
 
-    def _values(self, step: int, field: str, ks: list[int]) -> list[float | None]:
-        out: list[float | None] = []
-        for i, (bound, slot) in enumerate(zip(self._bound[field], self._slots[field],
-                                              strict=True)):
-            if bound is None or slot is None:
-                out.append(None)
-                continue
-            v = self._cache(bound).checked(step, field, slot)
-            if isinstance(bound, Plateau) and ks[i]:
-                v = bound.reduced(v, ks[i])
-            out.append(v)
-        return out
-
-    def _lrs(self, step: int, ks: list[int]) -> list[float]:
-        vals = self._values(step, "lr", ks) if "lr" in self._specs else [None] * len(ks)
+    def _lrs(self, step: int, ks: tuple[int, ...]) -> list[float]:
+        vals = self._layout.values(step, "lr", ks) if "lr" in self._specs \
+            else [None] * len(self._plans)
         groups = self.optimizer.param_groups
         return [v if v is not None else _as_float(groups[i]["lr"]) for i, v in enumerate(vals)]
 
@@ -339,38 +305,68 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
 
     def get_last_lr(self) -> list[float | torch.Tensor]:
         """The rates the last ``optimizer.step()`` used: after :math:`k \\ge 1` scheduler steps
-        the values of step :math:`k - 1`, before any step those of step 0 (floats, copies)."""
+        the values of step :math:`k - 1` (with the plateau reductions of then), before any
+        step those of step 0 (floats, copies)."""
         return list(self._lrs(max(self.last_epoch - 1, 0), self._prev_ks))
 
     # -- time --------------------------------------------------------------------------------
     def step(self, metric: Any = None) -> None:  # type: ignore[override]
         """Advance one step (call after ``optimizer.step()``); with a :class:`Plateau`,
         ``metric`` (a number or one-element tensor) decides on reductions. Without a
-        Plateau a metric is not consulted."""
+        Plateau a metric is not consulted. A call that raises changes nothing."""
         groups = self.optimizer.param_groups
-        if groups is not self._groups_ref or len(groups) != self._n:
-            self._sync()
-        advance = True
-        if self._hook is not None:
-            advance = self._updates != self._updates_seen
-            self._updates_seen = self._updates
+        fresh = groups is not self._groups_ref or len(groups) != self._n
         tracker = self._tracker
+        if not fresh and tracker is None and self._hook is None and self._device is None:
+            # the common case: one more step, every column checked, then written
+            t = self._step + 1
+            cols = [b.column(t) for b, _ in self._plain_w]
+            self._step = self._calls = t
+            for (_, w), col in zip(self._plain_w, cols, strict=True):
+                w.write(col)
+            if self.check_ranks:
+                self.assert_ranks_agree()
+            return
+        plans, layout = self._follow() if fresh else (self._plans, self._layout)
+        updates = self._updates
+        advance = self._hook is None or updates != self._updates_seen
         if tracker is not None and metric is not None and self.reduce != "none" \
                 and is_distributed():
             metric = reduce_metric(metric, self.reduce)
-        if self._device is not None:
+        if self._device is not None:  # (no plateau in device mode)
+            if fresh:
+                self._install(plans, layout, groups)
+            self._updates_seen = updates
             if advance:
                 self._device.advance()
+            elif fresh:
+                self._device.write()
         else:
             t = self._step + advance
-            self._step = t
-            if tracker is not None:
-                if advance:
-                    self._prev_ks = self._ks
-                if metric is not None and tracker.observe(metric, t, check_every=advance):
-                    self._reduce(t)
-            if advance or tracker is not None:
-                self._write(t)
+            extra = (0,) * (len(plans) - len(self._ks))
+            ks = self._ks + extra
+            prev = ks if advance else self._prev_ks + extra
+            if tracker is not None and metric is not None:
+                tracker = copy.copy(tracker)  # the decision is kept only if the step completes
+                if tracker.observe(metric, self._calls + 1):
+                    ks = self._reductions(layout, t, ks)
+            if not fresh:
+                plain = [b.column(t) for b, _ in self._plain_w] if advance else []
+                reduced = [b.column(t) for b, _ in self._reduce_w]
+                self._updates_seen = updates
+                self._step, self._calls = t, self._calls + 1
+                self._tracker, self._ks, self._prev_ks = tracker, ks, prev
+                for (_, w), col in zip(self._plain_w, plain, strict=False):
+                    w.write(col)
+                for (_, w), col in zip(self._reduce_w, reduced, strict=True):
+                    w.write_reduced(col, ks)
+            else:
+                checked = _columns(layout, t)
+                self._install(plans, layout, groups)
+                self._updates_seen = updates
+                self._step, self._calls = t, self._calls + 1
+                self._tracker, self._ks, self._prev_ks = tracker, ks, prev
+                self._write(checked, ks)
         if self.check_ranks:
             self.assert_ranks_agree()
 
@@ -380,21 +376,22 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
         no-op without a process group)."""
         vals: list[float] = [float(self.last_epoch)]
         for field in self._specs:
-            vals += [-1.0 if v is None else v for v in self._values(self.last_epoch, field,
-                                                                     self._ks)]
+            vals += [-1.0 if v is None else v
+                     for v in self._layout.values(self.last_epoch, field, self._ks)]
         check_same_rates(vals, "the step and scheduled values")
 
-    def _reduce(self, step: int) -> None:
+    def _reductions(self, layout: Layout, step: int, ks: tuple[int, ...]) -> tuple[int, ...]:
+        """The reduction counts after a plateau decision to reduce at ``step``."""
         assert self._plateau is not None
         eps = self._plateau.eps
-        ks = list(self._ks)
-        for i, (bound, slot) in enumerate(zip(self._bound["lr"], self._slots["lr"],
-                                              strict=True)):
-            if isinstance(bound, Plateau) and slot is not None:
-                v = self._cache(bound).checked(step, "lr", slot)
-                if bound.reduced(v, ks[i]) - bound.reduced(v, ks[i] + 1) > eps:
-                    ks[i] += 1
-        self._ks = ks
+        values = layout.values(step, "lr", (0,) * len(ks))
+        out = list(ks)
+        for i, (plan, v) in enumerate(zip(layout.plans, values, strict=True)):
+            e = plan.get("lr")
+            if e is not None and v is not None and isinstance(e.bound, Plateau) \
+                    and e.bound.reduced(v, out[i]) - e.bound.reduced(v, out[i] + 1) > eps:
+                out[i] += 1
+        return tuple(out)
 
     @property
     def last_epoch(self) -> int:  # type: ignore[override]
@@ -407,76 +404,95 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
         self.set_step(value)
 
     def set_step(self, step: int) -> None:
-        """Jump to ``step`` (resume): write its values; plateau state is kept."""
+        """Jump to ``step`` (resume): write its values; plateau state is kept, and the
+        plateau's metric cadence (``Plateau.every``) counts :meth:`step` calls from
+        ``step``. A call that raises changes nothing."""
         step = check_int("step", step, low=0)
         groups = self.optimizer.param_groups
-        if groups is not self._groups_ref or len(groups) != self._n:
-            self._sync()
+        fresh = groups is not self._groups_ref or len(groups) != self._n
+        plans, layout = self._follow() if fresh else (self._plans, self._layout)
+        cols = _columns(layout, step)
+        if fresh:
+            self._install(plans, layout, groups)
         self._prev_ks = self._ks
-        self._step = step
+        self._step = self._calls = step
         if self._device is not None:
-            self._check_values(step)
             self._device.set_step(step)
         else:
-            self._write(step)
+            self._write(cols, self._ks)
 
     # -- state -------------------------------------------------------------------------------
-    def _config(self) -> dict[str, Any]:
-        fields = {
-            f: {"schedules": [None if s is None else self._prints[id(s)][1]
-                              for s in self._plan[f]],
-                "bases": list(self._bases[f])}
-            for f in self._specs
-        }
-        return {"groups": len(self._ks), "fields": fields}
+    def _config(self, plans: tuple[GroupPlan, ...]) -> dict[str, Any]:
+        fields = {}
+        for f in self._specs:
+            entries = [p.get(f) for p in plans]
+            fields[f] = {
+                "schedules": [None if e is None else self._prints[id(e.schedule)][1]
+                              for e in entries],
+                "bases": [None if e is None else e.base for e in entries],
+            }
+        return {"groups": len(plans), "fields": fields}
 
     def state_dict(self) -> dict[str, Any]:
-        """The state as plain data (see :mod:`lrkit.torch.state`): format, step,
+        """The state as plain data (see :mod:`lrkit.torch.state`): format, step, step calls,
         configuration fingerprint, bases and plateau state."""
         plateau = None
         if self._tracker is not None:
-            plateau = {**self._tracker.state(), "reductions": list(self._ks)}
-        return {"format": FORMAT, "version": VERSION, "step": self.last_epoch,
-                **self._config(), "plateau": plateau}
+            plateau = {**self._tracker.state(), "reductions": list(self._ks),
+                       "last_reductions": list(self._prev_ks)}
+        step = self.last_epoch
+        return {"format": FORMAT, "version": VERSION, "step": step,
+                "calls": step if self._device is not None else self._calls,
+                **self._config(self._plans), "plateau": plateau}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict` (before or after the optimizer's; order is free).
+        States of every earlier format version load (see :mod:`lrkit.torch.state`).
 
         Raises:
-            StateError: not a state of this format, a malformed entry, or (with
-                ``on_mismatch="raise"``) other schedules, bases or groups than this one's.
+            StateError: not a state of this format, a malformed entry, a step whose values
+                are invalid, or (with ``on_mismatch="raise"``) other schedules, bases or
+                groups than this one's. Nothing is changed then.
         """
-        state = check_header(state_dict)
+        state, version = check_header(state_dict)
         step = read_step(state)
+        calls = read_step(state, "calls") if version >= 2 else step
         groups = self.optimizer.param_groups
-        if groups is not self._groups_ref or len(groups) != self._n:
-            self._sync()
+        fresh = groups is not self._groups_ref or len(groups) != self._n
+        plans, layout = self._follow() if fresh else (self._plans, self._layout)
         saved = {"groups": state.get("groups"), "fields": state.get("fields")}
-        diff = config_diff(saved, self._config())
+        diff = config_diff(saved, self._config(plans))
         if diff and self.on_mismatch == "raise":
             raise StateError(f"the saved state does not fit this scheduler: {diff} (pass "
                              "LRScheduler(on_mismatch='keep_new') to keep the new configuration)")
-        ks = [0] * len(self._ks)
+        n = len(plans)
+        ks = prev = (0,) * n
         saved_plateau = state.get("plateau")
         tracker = None if self._plateau is None else PlateauTracker(self._plateau)
         if tracker is not None and saved_plateau is not None:
             tracker.load(saved_plateau)
-            red = saved_plateau.get("reductions") if isinstance(saved_plateau, dict) else None
-            if not isinstance(red, list) or (len(red) != len(ks) and not diff):
-                raise StateError(f"plateau['reductions']={red!r} is invalid: expected a list "
-                                 f"of {len(ks)} counts")
-            for i, k in enumerate(red[: len(ks)]):
-                try:
-                    ks[i] = check_int(f"plateau['reductions'][{i}]", k, low=0)
-                except ConfigError as exc:
-                    raise StateError(str(exc)) from None
-            if not all(isinstance(b, Plateau) or k == 0 for b, k in zip(self._bound["lr"], ks,
-                                                                          strict=True)):
-                ks = [k if isinstance(b, Plateau) else 0 for b, k in zip(self._bound["lr"], ks,
-                                                                         strict=True)]
-        self._tracker = tracker
-        self._ks = ks
-        self.set_step(step)
+            reducible = [isinstance(getattr(p.get("lr"), "bound", None), Plateau) for p in plans]
+            ks = read_counts(saved_plateau, "reductions", reducible, strict=not diff)
+            prev = ks if version < 2 else \
+                read_counts(saved_plateau, "last_reductions", reducible, strict=not diff)
+        try:
+            cols = _columns(layout, step)
+            _columns(layout, max(step - 1, 0))  # get_last_lr's
+        except ConfigError as exc:
+            raise StateError(f"state_dict['step']={step} is invalid here: {exc}") from None
+        if fresh:
+            self._install(plans, layout, groups)
+        self._tracker, self._ks, self._prev_ks = tracker, ks, prev
+        self._step, self._calls = step, calls
+        if self._device is not None:
+            self._device.set_step(step)
+        else:
+            self._write(cols, ks)
+
+
+def _columns(layout: Layout, step: int) -> dict[int, list[float]]:
+    """Every batch's column at ``step`` by ``id(batch)``, all checked (ConfigError)."""
+    return {id(b): b.column(step) for b in layout.batches.values()}
 
 
 def _as_float(value: Any) -> float:

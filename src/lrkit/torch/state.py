@@ -3,12 +3,21 @@
 Layout (every value a ``str``, ``int``, ``float``, ``bool``, ``None``, ``list`` or ``dict``,
 so ``torch.load(weights_only=True)`` reads it)::
 
-    {"format": "lrkit.torch.LRScheduler", "version": 1,
+    {"format": "lrkit.torch.LRScheduler", "version": 2,
      "step": k,                                   # completed scheduler steps
+     "calls": c,                                  # step() calls (the metric cadence)
      "groups": n,                                 # parameter groups scheduled
      "fields": {"lr": {"schedules": [spec | None, ...], "bases": [float | None, ...]}, ...},
      "plateau": None | {"best": ..., "num_bad": ..., "cooldown_counter": ...,
-                        "decisions": ..., "reductions": [int, ...]}}
+                        "decisions": ..., "reductions": [int, ...],
+                        "last_reductions": [int, ...]}}
+
+``reductions`` are each group's plateau reductions now, ``last_reductions`` those of the
+last update (what ``get_last_lr()`` reports). ``calls`` counts ``step()`` calls, which
+differ from ``step`` with ``skipped="skip"``: ``Plateau.every`` counts calls.
+
+Versions: 1 had neither ``calls`` nor ``last_reductions`` (read as ``calls = step`` and
+``last_reductions = reductions``, what version-1 code assumed). Every version still loads.
 
 A schedule is saved as its spec dict (:func:`lrkit.spec.to_dict`), or, for a schedule the
 spec registry cannot write, as its ``repr`` (:func:`fingerprint`). The configuration part
@@ -18,17 +27,20 @@ difference between a saved and a current one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lrkit._validate import check_int
 from lrkit.errors import ConfigError, StateError
 from lrkit.schedules.base import Schedule
 
-__all__ = ["FORMAT", "VERSION", "config_diff", "fingerprint", "read_step"]
+__all__ = ["FORMAT", "VERSION", "VERSIONS", "check_header", "config_diff", "fingerprint",
+           "read_counts", "read_step"]
 
 FORMAT = "lrkit.torch.LRScheduler"
-VERSION = 1
+VERSION = 2
+#: the versions this code reads
+VERSIONS = (1, 2)
 
 
 def fingerprint(schedule: Schedule | None) -> Any:
@@ -43,8 +55,9 @@ def fingerprint(schedule: Schedule | None) -> Any:
         return repr(schedule)
 
 
-def check_header(state: Any) -> Mapping[str, Any]:
-    """Raise :class:`StateError` unless ``state`` is a state dict this version reads."""
+def check_header(state: Any) -> tuple[Mapping[str, Any], int]:
+    """``state`` and its version; :class:`StateError` unless it is a state dict this code
+    reads."""
     if not isinstance(state, Mapping):
         raise StateError(f"state_dict={type(state).__name__} is invalid: expected a dict")
     fmt, version = state.get("format"), state.get("version")
@@ -53,18 +66,40 @@ def check_header(state: Any) -> Mapping[str, Any]:
             f"state_dict['format']={state.get('format')!r} is invalid: expected {FORMAT!r} "
             "(a state saved by lrkit.torch.LRScheduler)"
         )
-    if isinstance(version, bool) or not isinstance(version, (int, float)) or version != VERSION:
+    if isinstance(version, bool) or not isinstance(version, (int, float)) \
+            or version not in VERSIONS:
         raise StateError(
-            f"state_dict['version']={state.get('version')!r} is invalid: expected {VERSION}"
+            f"state_dict['version']={state.get('version')!r} is invalid: expected one of "
+            f"{', '.join(map(str, VERSIONS))} (a later lrkit wrote it?)"
         )
-    return state
+    return state, int(version)
 
 
-def read_step(state: Mapping[str, Any]) -> int:
+def read_step(state: Mapping[str, Any], key: str = "step") -> int:
+    """``state[key]``, an int >= 0 (:class:`StateError` otherwise)."""
     try:
-        return check_int("state_dict['step']", state.get("step"), low=0)
+        return check_int(f"state_dict[{key!r}]", state.get(key), low=0)
     except ConfigError as exc:
         raise StateError(str(exc)) from None
+
+
+def read_counts(plateau: Any, key: str, reducible: Sequence[bool], *, strict: bool
+                ) -> tuple[int, ...]:
+    """``plateau[key]``: one reduction count per group (0 where ``reducible`` is false);
+    ``strict``: exactly one entry per group (else extra entries are dropped, missing ones
+    are 0). :class:`StateError` on a malformed entry."""
+    n = len(reducible)
+    red = plateau.get(key) if isinstance(plateau, Mapping) else None
+    if not isinstance(red, list) or (len(red) != n and strict):
+        raise StateError(f"plateau[{key!r}]={red!r} is invalid: expected a list of {n} counts")
+    ks = [0] * n
+    for i, k in enumerate(red[:n]):
+        try:
+            k = check_int(f"plateau[{key!r}][{i}]", k, low=0)
+        except ConfigError as exc:
+            raise StateError(str(exc)) from None
+        ks[i] = k if reducible[i] else 0
+    return tuple(ks)
 
 
 def config_diff(saved: Any, current: Any, path: str = "state_dict") -> str | None:
