@@ -21,11 +21,12 @@ uninterrupted one. The validation loss is the mean cross-entropy in nats per byt
 fixed set of ``val_windows`` evenly spaced windows of the validation text (the same for
 every seed and run); ``val_bpb`` is the same in bits per byte.
 
-Example (tiny settings; the defaults train for a few minutes on 2 CPU cores):
+Example (tiny settings; a default run, 3000 updates of a 120,576-parameter model, takes
+about 1.5 minutes on one idle CPU thread: 24-31 ms per update):
 
     >>> import torch
     >>> task = TinyLM(context=16, width=16, layers=1, heads=2, batch_size=4,
-    ...               steps=5, corpus_bytes=100_000, val_windows=8)
+    ...               steps=5, corpus_bytes=150_000, val_windows=8)
     >>> run = task.build(seed=0)
     >>> opt = torch.optim.AdamW(run.param_groups(), lr=3e-3)
     >>> for step in range(task.steps):
