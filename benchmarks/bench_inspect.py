@@ -1,20 +1,32 @@
-"""Overhead of lrkit.inspect (not a test).
+"""Overhead of lrkit.inspect (not a test): ratios measured in one run.
 
-CPU: a 10M-parameter model with Adam; time of optimizer.step() alone versus step + monitor
-at stride 1 and at the default stride. GPU (skipped without CUDA): summary time for 100M fp32
-parameters versus the time to read Adam's state once at memory bandwidth.
+CPU, a 100M-parameter AdamW model (three large matrices):
 
-    python benchmarks/bench_inspect.py [--params 10000000] [--steps 40]
+* ``optimizer.step()`` alone;
+* reading its optimizer state once (one reduction over ``exp_avg`` and ``exp_avg_sq``);
+* one :class:`lrkit.inspect.Monitor` record at the default settings (``updates="derive"``,
+  per-parameter sample of :data:`lrkit.inspect.DEFAULT_SAMPLE` elements), values read back;
+* the same record reading every element (``sample=None``), for comparison.
+
+Reported: record / state read (target <= 2) and record / (DEFAULT_EVERY steps), the overhead
+at the default stride (target <= 1 %). Each time is the minimum over repeats (the machine is
+shared; the minimum is the least disturbed). GPU (skipped without CUDA): summary time versus
+one read of Adam's state at memory bandwidth.
+
+    python benchmarks/bench_inspect.py [--params 100000000] [--repeats 5] [--exact]
+    python benchmarks/run.py --only inspect      # the rows of BENCHMARKS.md
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
-from lrkit.inspect import DEFAULT_EVERY, Monitor, summarize
+from lrkit.inspect import DEFAULT_EVERY, DEFAULT_SAMPLE, Monitor, summarize
 
 
 def _model(n: int, device: str) -> list[torch.nn.Parameter]:
@@ -26,40 +38,85 @@ def _model(n: int, device: str) -> list[torch.nn.Parameter]:
     return ps
 
 
-def _time_steps(opt: torch.optim.Optimizer, mon: Monitor | None, steps: int) -> float:
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        opt.step()
-        if mon is not None:
-            mon.step()
-    if mon is not None and mon.history:
-        _ = mon.history[-1].summary.mean  # read back what was recorded
-    return (time.perf_counter() - t0) / steps
+def _best(f: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """(wall, CPU) seconds, each the minimum over repeats (CPU: all threads of the process)."""
+    f()
+    wall = cpu_t = float("inf")
+    for _ in range(repeats):
+        t0, c0 = time.perf_counter(), time.process_time()
+        f()
+        wall = min(wall, time.perf_counter() - t0)
+        cpu_t = min(cpu_t, time.process_time() - c0)
+    return wall, cpu_t
 
 
-def cpu(n: int, steps: int) -> None:
+def measure_cpu(n: int, repeats: int, exact: bool) -> dict[str, tuple[float, float]]:
+    """(wall, CPU) seconds of: step, state read, default record (and every-element record)."""
     ps = _model(n, "cpu")
-    opt = torch.optim.Adam(ps, lr=1e-3)
+    opt = torch.optim.AdamW(ps, lr=1e-3)
     opt.step()
-    base = _time_steps(opt, None, steps)
-    print(f"CPU, {sum(p.numel() for p in ps) / 1e6:.1f}M params, threads={torch.get_num_threads()}")
-    print(f"  optimizer.step(): {base * 1e3:.1f} ms")
-    for updates in ("derive", None):
-        mon = Monitor(opt, every=1, updates=updates)
-        t0 = time.perf_counter()
-        for _ in range(steps):
+    states = [(opt.state[p]["exp_avg"], opt.state[p]["exp_avg_sq"]) for p in ps]
+
+    def read() -> None:
+        for m, v in states:
+            m.sum()
+            v.sum()
+
+    def record(mon: Monitor) -> Callable[[], object]:
+        def run() -> object:
             mon.record()
-            _ = mon.history[-1].summary.mean  # read back what was recorded
-        rec = (time.perf_counter() - t0) / steps
-        print(f"  one record (updates={updates!s:<6}): {rec * 1e3:.1f} ms; overhead ratio "
-              f"stride 1: {rec / base:.2f}, default stride {DEFAULT_EVERY}: "
-              f"{rec / base / DEFAULT_EVERY:.3f}")
-    mon = Monitor(opt)  # measured loop at the default stride (first step always recorded)
-    n = 2 * DEFAULT_EVERY
-    mon.steps = 1  # start past the step-1 record, so the loop holds n / stride records
-    total = _time_steps(opt, mon, n)
-    print(f"  loop of {n} steps, default stride, updates=derive: overhead "
-          f"{(total - base) / base:.1%} of the step")
+            return mon.history[-1].summary.mean  # read back what was recorded
+
+        return run
+
+    out = {
+        "step": _best(opt.step, max(2, repeats // 2)),
+        "read": _best(read, repeats),
+        "record": _best(record(Monitor(opt)), repeats),
+    }
+    if exact:
+        out["exact"] = _best(record(Monitor(opt, sample=None)), 2)
+    return out
+
+
+SECTION = "inspect: 100M-parameter AdamW on CPU (python benchmarks/bench_inspect.py)"
+
+
+def measure(n: int = 100_000_000, repeats: int = 5) -> list[dict[str, Any]]:
+    """Rows for benchmarks/run.py: the two overhead ratios, on wall and on CPU time."""
+    t = measure_cpu(n, repeats, exact=False)
+    rows: list[dict[str, Any]] = []
+    for i, kind in enumerate(("wall", "CPU time")):
+        step, read, rec = t["step"][i], t["read"][i], t["record"][i]
+        rows += [
+            {"section": SECTION, "name": f"[{kind}] optimizer.step()", "value": step * 1e3,
+             "unit": "ms"},
+            {"section": SECTION, "name": f"[{kind}] state read once (exp_avg, exp_avg_sq)",
+             "value": read * 1e3, "unit": "ms"},
+            {"section": SECTION, "name": f"[{kind}] one record (sample {DEFAULT_SAMPLE}/param)",
+             "value": rec * 1e3, "unit": "ms"},
+            {"section": SECTION, "name": f"[{kind}] record / state read", "value": rec / read,
+             "unit": "x", "note": "target <= 2", "ok": rec / read <= 2},
+            {"section": SECTION, "name": f"[{kind}] overhead at default stride {DEFAULT_EVERY}",
+             "value": 100 * rec / (DEFAULT_EVERY * step), "unit": "% of step",
+             "note": "target <= 1 %", "ok": rec / (DEFAULT_EVERY * step) <= 0.01},
+        ]
+    return rows
+
+
+def cpu(n: int, repeats: int, exact: bool) -> None:
+    t = measure_cpu(n, repeats, exact)
+    print(f"CPU, {n / 1e6:.0f}M params AdamW, threads={torch.get_num_threads()}")
+    for i, kind in enumerate(("wall", "CPU time")):
+        s, r, m = t["step"][i], t["read"][i], t["record"][i]
+        print(f"  [{kind}] optimizer.step() {s * 1e3:.0f} ms; state read once {r * 1e3:.0f} ms; "
+              f"one record (default sample {DEFAULT_SAMPLE}/param) {m * 1e3:.1f} ms")
+        print(f"    record / state read: {m / r:.2f}x (target <= 2); overhead at default "
+              f"stride {DEFAULT_EVERY}: {m / (DEFAULT_EVERY * s):.3%} of the step (target <= 1 %)")
+        if "exact" in t:
+            e = t["exact"][i]
+            print(f"    every element (sample=None): {e * 1e3:.0f} ms = {e / r:.1f}x state read, "
+                  f"{e / (DEFAULT_EVERY * s):.2%} at the default stride")
 
 
 def gpu(n: int) -> None:
@@ -70,33 +127,27 @@ def gpu(n: int) -> None:
     opt = torch.optim.Adam(ps, lr=1e-3)
     opt.step()
     torch.cuda.synchronize()
-    # one read of exp_avg_sq (the only state the rates need) + writing nothing: a clone reads
-    # and writes, so half its time is one read
     v = [opt.state[p]["exp_avg_sq"] for p in ps]
-    for _ in range(2):
-        [x.clone() for x in v]
-    torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(5):
-        [x.clone() for x in v]
-    torch.cuda.synchronize()
-    read = (time.perf_counter() - t0) / 5 / 2
-    for _ in range(2):
-        _ = summarize(opt)[0].mean
-    torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(5):
-        _ = summarize(opt)[0].mean
-    summ = (time.perf_counter() - t0) / 5
-    print(f"GPU {torch.cuda.get_device_name()}, {n / 1e6:.0f}M fp32: summary {summ * 1e3:.2f} ms, "
-          f"one state read {read * 1e3:.2f} ms, ratio {summ / read:.1f}x")
+
+    def read() -> None:
+        for x in v:
+            x.sum()
+        torch.cuda.synchronize()
+
+    def summ() -> None:
+        _ = summarize(opt, sample=None)[0].mean
+
+    r, s = _best(read, 5), _best(summ, 5)
+    print(f"GPU {torch.cuda.get_device_name()}, {n / 1e6:.0f}M fp32: summary {s * 1e3:.2f} ms, "
+          f"one state read {r * 1e3:.2f} ms, ratio {s / r:.1f}x")
 
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
-    ap.add_argument("--params", type=int, default=10_000_000)
-    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--params", type=int, default=100_000_000)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--gpu-params", type=int, default=100_000_000)
+    ap.add_argument("--exact", action="store_true", help="also time sample=None (slow)")
     a = ap.parse_args()
-    cpu(a.params, a.steps)
+    cpu(a.params, a.repeats, a.exact)
     gpu(a.gpu_params)

@@ -3,8 +3,9 @@
 - the README's ``lrkit compare`` with every default (digits, eight schedules, sgd and adamw,
   three seeds, workers from the CPU count), as a user runs it (a fresh process, report
   written), against the issue's target of 180 s on 2 cores;
-- one study (digits 3 epochs, 4 schedules, 2 optimizers, 2 seeds = 16 runs) on 1 worker
-  (in this process) and on 2 local worker processes: the speed-up, in one run;
+- one study (digits 10 epochs, 4 schedules, 2 optimizers, 2 seeds = 16 runs of 230 updates)
+  on 1 worker (in this process) and on 2 local worker processes: the speed-up, in one run,
+  with and without the start of the worker processes (measured apart: 2 one-update runs);
 - the same study on a local Ray instance with 2 CPUs (Ray's start excluded, reported
   apart): Ray's overhead per run over local workers.
 
@@ -42,12 +43,15 @@ def _default_compare() -> list[dict[str, Any]]:
              "note": "target <= 180 s"}]
 
 
-def _study(executor: Any) -> tuple[float, int]:
+def _study(executor: Any, start_only: bool = False) -> tuple[float, int]:
     from lrkit.study.api import execute_study, plan_runs, resolve_task
 
-    task, source, info = resolve_task("digits", {"epochs": 3})
+    task, source, info = resolve_task("digits", {"epochs": 10})
     configs = plan_runs(task, schedules=["setr", "step", "cosine-warmup", "constant"],
                         optimizers=["sgd", "adamw"], seeds=[0, 1])
+    if start_only:
+        configs = plan_runs(task, schedules=["constant"], optimizers=["sgd"], seeds=[0, 1],
+                            steps=1)
     t = time.perf_counter()
     runs, _ = execute_study(source, configs, info, executor=executor)
     wall = time.perf_counter() - t
@@ -61,13 +65,18 @@ def measure(quick: bool = False) -> list[dict[str, Any]]:
     rows = [] if quick else _default_compare()
     one, n = _study(InProcess())
     two, _ = _study(LocalWorkers(2))
+    start, _ = _study(LocalWorkers(2), start_only=True)
     rows += [
-        {"section": SECTION, "name": f"{n} runs, 1 worker (in process)", "value": one,
-         "unit": "s"},
-        {"section": SECTION, "name": f"{n} runs, 2 local worker processes", "value": two,
-         "unit": "s", "note": "includes starting the 2 processes"},
+        {"section": SECTION, "name": f"{n} runs x 230 updates, 1 worker (in process)",
+         "value": one, "unit": "s"},
+        {"section": SECTION, "name": f"{n} runs x 230 updates, 2 local worker processes",
+         "value": two, "unit": "s", "note": "includes starting the 2 processes"},
+        {"section": SECTION, "name": "starting 2 worker processes (2 one-update runs)",
+         "value": start, "unit": "s", "note": "spawn + import torch, lrkit, the task"},
         {"section": SECTION, "name": "speed-up, 2 workers over 1", "value": one / two,
          "unit": "x"},
+        {"section": SECTION, "name": "speed-up, 2 workers over 1, start excluded",
+         "value": one / max(two - start, 1e-9), "unit": "x"},
     ]
     try:
         import ray

@@ -38,7 +38,9 @@ SUITES = [
     ("vectorized", "bench_vectorized"),
     ("compile", "bench_compile"),
     ("gpu", "bench_gpu"),
+    ("spec", "bench_spec"),
     ("inspect", "bench_inspect"),
+    ("startup", "bench_startup"),
     ("study", "bench_study"),
 ]
 

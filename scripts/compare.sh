@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Set up a virtual environment from scratch and run lrkit's main job: `lrkit compare`.
+# Set up a virtual environment (once) and run lrkit's main job: `lrkit compare`.
+# Arguments go to `lrkit compare`; the report of an earlier run is replaced (--force).
+# TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu gets the CPU-only torch (scripts/_setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m venv .venv
-. .venv/bin/activate
-python -m pip install -q torch==2.13.0          # the CPU build; install before anything else
-python -m pip install -q -e ".[cli]"
-lrkit compare "$@"
+. scripts/_setup.sh
+if ! installed compare; then
+  install_torch                                 # before anything else: extras keep this torch
+  python -m pip install -q -e ".[cli]"
+  mark_installed
+fi
+lrkit compare --force "$@"

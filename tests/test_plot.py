@@ -219,3 +219,68 @@ def test_terminal_bad_arguments(kwargs: dict[str, object], name: str) -> None:
     args: dict[str, object] = {"schedule": Linear(10), "steps": 10, **kwargs}
     with pytest.raises(ConfigError, match=rf"^{name}="):
         render_terminal(**args)  # type: ignore[arg-type]
+
+
+# -- label placement -------------------------------------------------------------------------
+def _segmenter() -> Schedule:
+    from lrkit.compat.segmenter import segmenter_schedule
+
+    return segmenter_schedule(3, 20, 100, 0.9, 1e-3)
+
+
+README_THREE = {  # the README figure (lrkit plot ... --base-lr 0.01)
+    "SETR: poly 0.9": "poly(power=0.9, end=1e-4) over 160000",
+    "poly 0.9 + 1500-step warmup": "warmup(1500) then poly(power=0.9, end=1e-5) over 160000",
+    "cosine + warmup": "warmup(1500) then cosine(end=1e-5) over 160000",
+}
+
+
+@pytest.mark.parametrize(
+    ("case", "steps", "base", "log", "size"),
+    [
+        ("readme", 160_000, 0.01, False, (9.0, 5.0)),
+        ("segmenter", 120, 0.01, False, (8.0, 4.5)),
+        ("onecycle", 1000, 0.1, False, (8.0, 4.5)),
+        ("tiny-warmup", 1000, 1.0, False, (7.0, 3.2)),
+        ("tiny-warmup", 1000, 1.0, True, (5.0, 3.0)),
+    ],
+)
+def test_labels_never_overlap(case: str, steps: int, base: float, log: bool,
+                              size: tuple[float, float]) -> None:
+    """Every mark label lies inside the axes and overlaps no other text of the figure (other
+    labels, the legend, tick and axis labels), measured on the drawn figure."""
+    from matplotlib.text import Text
+    from matplotlib.transforms import Bbox
+
+    from lrkit.spec import parse
+
+    curves: dict[str, Schedule] = {
+        "readme": {k: parse(v) for k, v in README_THREE.items()},
+        "segmenter": {"Segmenter": _segmenter(), "poly": parse("warmup(20) then poly over 100")},
+        "onecycle": {"onecycle": parse("onecycle over 1000")},
+        "tiny-warmup": {"w": parse("warmup(2) then cosine(end=0.5x) over 1000"),
+                        "v": parse("warmup(3) then cosine(end=0.5x) over 1000")},
+    }[case]
+    fig = plot_schedules(curves, steps=steps, base_lr=base, log=log, figsize=size, dpi=100)
+    fig.tight_layout()
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    labels = list(ax.texts)  # the mark labels: "peak ...", "final ...", "warmup end ..."
+    kinds = {t.get_text().split()[0] for t in labels}
+    assert {"peak", "final"} <= kinds
+    if case != "onecycle":
+        assert {"warmup", "warmup_end"} & kinds
+    assert all(t.get_visible() for t in labels)  # room for every one of them here
+    boxes = [(t.get_text(), Text.get_window_extent(t, renderer)) for t in labels]
+    frame = ax.get_window_extent(renderer)
+    for text, box in boxes:
+        assert Bbox.union([frame, box]).bounds == frame.bounds, f"{text!r} leaves the axes"
+    others = [(t.get_text(), t.get_window_extent(renderer))
+              for t in (*ax.get_xticklabels(), *ax.get_yticklabels(), ax.xaxis.label,
+                        ax.yaxis.label) if t.get_visible() and t.get_text()]
+    legend = ax.get_legend()
+    others.append(("legend", legend.get_window_extent(renderer)))
+    for i, (a, box_a) in enumerate(boxes):
+        for b, box_b in boxes[i + 1:] + others:
+            assert not box_a.overlaps(box_b), f"{a!r} overlaps {b!r}"

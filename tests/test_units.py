@@ -97,3 +97,28 @@ def test_in_epochs_validation() -> None:
         InEpochs(Linear(4), 0)
     with pytest.raises(ConfigError, match="stepwise="):
         InEpochs(Linear(4), 1, stepwise="yes")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", [10**400, -(10**400), 2**63 + 1, 1e308, math.nan, math.inf,
+                                   -math.inf, True, "8", None, 0.5, 0])
+@pytest.mark.parametrize("field", ["batches_per_epoch", "accumulation", "epochs", "steps",
+                                   "updates_per_epoch"])
+def test_huge_and_odd_values_are_config_errors(field: str, value: object) -> None:
+    """Never an OverflowError/TypeError: a ConfigError naming the field, or a sound result."""
+    calls = {
+        "batches_per_epoch": lambda: Units(value),  # type: ignore[arg-type]
+        "accumulation": lambda: Units(10, accumulation=value),  # type: ignore[arg-type]
+        "epochs": lambda: Units(10).steps(value),  # type: ignore[arg-type]
+        "steps": lambda: Units(10).epochs(value),  # type: ignore[arg-type]
+        "updates_per_epoch": lambda: InEpochs(Linear(10), value),  # type: ignore[arg-type]
+    }
+    try:
+        out = calls[field]()
+    except ConfigError as exc:  # the one allowed error: it names the field
+        message = str(exc)
+        assert message.startswith(f"{field}=")
+        return
+    if isinstance(out, InEpochs):
+        assert math.isfinite(out(3))
+    else:
+        assert not isinstance(out, float) or math.isfinite(out)

@@ -1,21 +1,34 @@
-"""mkdocs hook: add the generated schedule pages and figures to the site at build time."""
+"""mkdocs hook: typeset the math at build time, as MathML (no script, no CDN).
+
+``pymdownx.arithmatex`` (generic mode) wraps each formula in ``<span class="arithmatex">``
+(inline, ``\\(...\\)``) or ``<div class="arithmatex">`` (display, ``\\[...\\]``); this hook
+replaces each with the MathML that the ``latex2mathml`` package (the ``docs`` extra) writes.
+Browsers render MathML natively, so the site shows its formulas offline, from disk.
+"""
 
 from __future__ import annotations
 
-import os
-import sys
+import html
+import re
 from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from latex2mathml.converter import convert
 
-from _gen.pages import generated_images, generated_pages
+_MATH = re.compile(
+    r'<(?P<tag>span|div) class="arithmatex">\s*\\(?P<open>[(\[])(?P<tex>.*?)\\[)\]]\s*</(?P=tag)>',
+    re.S,
+)
 
 
-def on_files(files: Any, config: Any) -> Any:
-    from mkdocs.structure.files import File
+def to_mathml(page_html: str) -> str:
+    """``page_html`` with every arithmatex formula replaced by its MathML."""
 
-    for path, text in generated_pages().items():
-        files.append(File.generated(config, path, content=text))
-    for path, make in generated_images().items():
-        files.append(File.generated(config, path, content=make()))
-    return files
+    def sub(m: re.Match[str]) -> str:
+        display = "block" if m.group("open") == "[" else "inline"
+        return convert(html.unescape(m.group("tex")).strip(), display=display)
+
+    return _MATH.sub(sub, page_html)
+
+
+def on_page_content(page_html: str, **kwargs: Any) -> str:
+    return to_mathml(page_html)

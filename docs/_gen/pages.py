@@ -1,10 +1,13 @@
-"""Generate the schedule reference pages and figures of the documentation site.
+"""Generate the schedule reference pages and figures of the documentation.
 
-Used by the mkdocs hook (``docs/_gen/hook.py``) at build time and by
-``tests/docs/test_docs_examples.py``, which runs every ``python`` block of every page,
-generated ones included. Each page: the docstring (summary, formula, symbol key, args,
-raises, doctest), a plot generated here, and the equivalent configuration in torch / timm /
-Hugging Face / mmengine as an executable block that checks the conversion numerically.
+Run from the repository root after changing a schedule's docstring or the table below:
+``python docs/_gen/pages.py``. It writes ``docs/schedules/*.md``, ``docs/img/schedules/*.png``
+and ``docs/img/generated/effective_lr.png``; these are committed, so the links resolve on the
+code host too, and ``tests/docs/test_generated_pages.py`` fails when they are out of date.
+``tests/docs/test_docs_examples.py`` runs every ``python`` block of every page. Each page:
+the docstring (summary, formula, symbol key, args, raises, doctest), a plot generated here,
+and the equivalent configuration in torch / timm / Hugging Face / mmengine as an executable
+block that checks the conversion numerically.
 """
 
 from __future__ import annotations
@@ -12,7 +15,13 @@ from __future__ import annotations
 import inspect
 import io
 import re
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: import lrkit from the checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
 from lrkit import schedules as S
 from lrkit.schedules import Rel, Schedule
@@ -106,6 +115,11 @@ PAGES: tuple[Page, ...] = (
                          'decay_type="linear")'),
     )),
     Page("sqrt_decay", S.SqrtDecay, "SqrtDecay(100, end=0.0)", 120),
+    Page("exp_decay", S.ExpDecay, "ExpDecay(100, 0.1, end=0.0)", 120, (
+        ("timm (wsd, decay_fn='exp', the decay over all 100 epochs; epoch 0 is the base rate "
+         "timm sets at construction, here the same)",
+         'from_timm("wsd", num_epochs=100, decay_epochs=100, decay_fn="exp")'),
+    )),
     Page("warmup", S.Warmup, "Warmup(Cosine(180), 20)", 220, (
         ("Hugging Face", 'from_hf("cosine", num_warmup_steps=20, num_training_steps=200)'),
         ("timm (warmup_prefix=True)", 'from_timm("cosine", num_epochs=180, warmup_epochs=20, '
@@ -131,7 +145,23 @@ PAGES: tuple[Page, ...] = (
     Page("clamp", S.Clamp, "Clamp(Cosine(100), low=0.2)", 120),
     Page("repeat", S.Repeat, "Repeat(Linear(30, end=0.0), 30, times=3)", 120),
     Page("hold", S.Hold, "Hold(Cosine(100), after=60)", 120),
+    Page("lerp", S.Lerp, "Lerp(Constant(0.05), Clamp(InverseSqrt(10), low=0.05), "
+         "Join((Constant(1.0), Linear(20, 1.0, 0.0)), (80,)))", 120, (
+        ("timm (rsqrt with min_lr)", 'from_timm("rsqrt", num_epochs=100, stable_timescale=10, '
+                                     'decay_epochs=20, min_lr=0.05)'),
+    )),
+    Page("shift", S.Shift, "Shift(Cosine(100, end=0.01), by=1)", 110, (
+        ("torch (OneCycleLR without a rise: pct_start * total_steps < 1)",
+         "from_torch(torch.optim.lr_scheduler.OneCycleLR(opt(), max_lr=1.0, total_steps=100, "
+         "pct_start=0.0, div_factor=1.0, final_div_factor=100.0))"),
+        ("Hugging Face (cosine_warmup_with_min_lr without warmup)",
+         'from_hf("cosine_warmup_with_min_lr", num_warmup_steps=0, num_training_steps=100, '
+         'min_lr_rate=0.01)'),
+    )),
 )
+
+# PNGs without the matplotlib version in them: the same figure gives the same bytes
+_PNG_METADATA = {"Software": None}
 
 # ---------------------------------------------------------------------------------------
 _ROLE = re.compile(r":(?:class|meth|func|mod|data|attr):`~?([^`]+)`")
@@ -222,7 +252,7 @@ def page_markdown(page: Page) -> str:
     md = [f"# {name}", "", f"`lrkit.{name}` (spec name `{page.cls.kind}`)", "",
           docstring_markdown(page.cls), "", "## Plot", "",
           f"![{name}](../img/schedules/{page.slug}.png)", "",
-          f"`{page.example}` over {page.steps} steps (base rate 1; generated at build time).",
+          f"`{page.example}` over {page.steps} steps (base rate 1).",
           "", "## The same schedule elsewhere", ""]
     if page.equivalents:
         md += ["| framework | configuration |", "|---|---|"]
@@ -256,7 +286,7 @@ def plot_png(page: Page) -> bytes:
     buf = io.BytesIO()
     FigureCanvasAgg(fig)
     fig.tight_layout()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format="png", metadata=_PNG_METADATA)
     return buf.getvalue()
 
 
@@ -264,7 +294,6 @@ def effective_lr_png(steps: int = 240) -> bytes:
     """The monitor's figure for the explainer: ``examples/effective_lr.py``'s run (StepLR's
     base rate and AdamW's applied rates), shorter."""
     import importlib.util
-    from pathlib import Path
 
     from lrkit.inspect import plot_effective_lr
 
@@ -277,7 +306,7 @@ def effective_lr_png(steps: int = 240) -> bytes:
     mon, _loss = example.train(steps, every=8)
     fig = plot_effective_lr(mon, figsize=(7.0, 4.5), dpi=80)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format="png", metadata=_PNG_METADATA)
     return buf.getvalue()
 
 
@@ -289,9 +318,32 @@ def generated_pages() -> dict[str, str]:
     return out
 
 
-def generated_images() -> dict[str, object]:
+def generated_images() -> dict[str, Callable[[], bytes]]:
     """Image path under docs/ -> a function producing its PNG bytes."""
-    out: dict[str, object] = {f"img/schedules/{p.slug}.png": (lambda p=p: plot_png(p))
-                              for p in PAGES}
+    out: dict[str, Callable[[], bytes]] = {
+        f"img/schedules/{p.slug}.png": (lambda p=p: plot_png(p)) for p in PAGES}
     out["img/generated/effective_lr.png"] = effective_lr_png
     return out
+
+
+def write(docs: Path, images: bool = True) -> list[Path]:
+    """Write the generated pages (and figures) under ``docs``; return the files changed."""
+    changed = []
+    items: list[tuple[str, Callable[[], bytes]]] = [
+        (path, (lambda text=text: text.encode())) for path, text in generated_pages().items()]
+    if images:
+        items += list(generated_images().items())
+    for path, make in items:
+        target = docs / path
+        data = make()
+        if target.is_file() and target.read_bytes() == data:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        changed.append(target)
+    return changed
+
+
+if __name__ == "__main__":
+    for f in write(Path(__file__).resolve().parents[1], images="--no-images" not in sys.argv):
+        print(f"wrote {f}")

@@ -8,7 +8,9 @@ Both functions evaluate each schedule once, vectorized, at the integer steps
 
 Marks: each milestone a schedule names (:meth:`~lrkit.schedules.base.Schedule.milestones`,
 e.g. ``warmup_end``; the structural ``join_i`` boundaries of a ``Join`` are left out) is a
-dotted vertical line, the peak a triangle and the final value a circle, each annotated.
+dotted vertical line, the peak a triangle and the final value a circle, each labelled. The
+labels are placed when the figure is drawn: inside the axes, never over one another or the
+legend.
 """
 
 from __future__ import annotations
@@ -129,7 +131,7 @@ def plot_schedules(
         (line,) = ax.plot(x, shown, color=color, lw=1.6, label=label)
         line.set_gid(f"curve:{label}")
         if mark_milestones:
-            _mark(ax, sched, x, y, label, color, log, i)
+            _mark(ax, sched, x, y, label, color, log)
     if log:
         ax.set_yscale("log")
     ax.set_xlabel("step (optimizer updates)")
@@ -153,50 +155,185 @@ def _mark(
     label: str,
     color: str,
     log: bool,
-    index: int,
 ) -> None:
-    """Milestone lines, a peak triangle and a final circle, with annotations.
+    """Milestone lines, a peak triangle and a final circle, each with a text label.
 
-    The ``index``-th curve's labels are offset by ``index`` text lines so that curves
-    sharing a peak or an end do not print on top of each other.
+    The labels are placed when the figure is drawn (:class:`_LabelPlacer`), so that none
+    overlaps another label or the legend, and each lies inside the axes.
     """
-    shift = 9 * index
+    placer = _LabelPlacer.of(ax)
 
-    def point(kind: str, i: int, marker: str, ha: str) -> None:
+    def point(kind: str, i: int, marker: str) -> None:
         v = float(y[i])
         if log and v <= 0:
             return
         (m,) = ax.plot([x[i]], [v], marker, color=color, ms=6, mec="black", mew=0.6)
         m.set_gid(f"{kind}:{label}")
         m.set_label(f"_{kind}")  # underscore: kept out of the legend
-        ax.annotate(
-            f"{kind} {v:.3g} @ {x[i]:g}",
-            (x[i], v),
-            textcoords="offset points",
-            xytext=(4 if ha == "left" else -4, 5 + shift),
-            ha=ha,
-            fontsize=7,
-            color=color,
-        )
+        placer.add(ax.annotate(f"{kind} {v:.3g} @ {x[i]:g}", (x[i], v), fontsize=7,
+                               color=color, gid=f"label:{kind}:{label}",
+                               xytext=(0, 0), textcoords="offset points",
+                               arrowprops=_leader(color)))
 
     for name, at in _milestones(sched, float(x[-1])).items():
         line = ax.axvline(at, color=color, ls=":", lw=0.9)
         line.set_gid(f"milestone:{name}:{label}")
         line.set_label(f"_{name}")
-        ax.annotate(
-            name,
-            (at, 1.0),
-            xycoords=("data", "axes fraction"),
-            textcoords="offset points",
-            xytext=(-shift, 0),
-            rotation=90,
-            va="top",
-            ha="right",
-            fontsize=7,
-            color=color,
-        )
-    point("peak", int(np.argmax(y)), "^", "left")
-    point("final", len(y) - 1, "o", "right")
+        placer.add(ax.annotate(f"{name.replace('_', ' ')} @ {at:g}", (at, 1.0),
+                               xycoords=("data", "axes fraction"), fontsize=7, color=color,
+                               gid=f"label:milestone:{name}:{label}",
+                               xytext=(0, 0), textcoords="offset points",
+                               arrowprops=_leader(color)))
+    point("peak", int(np.argmax(y)), "^")
+    point("final", len(y) - 1, "o")
+
+
+class _LabelPlacer:
+    """Places the mark labels of an Axes each time it is drawn (so after any layout change).
+
+    Each label gets the first position, among candidates around its point (beside it, then
+    stacked ever further above and below), whose text lies inside the axes and overlaps
+    neither a label placed before it nor the legend; failing that, the free spot of a grid
+    over the axes nearest to its point; failing that, it is hidden. A thin leader line joins
+    a label to its point when they are apart.
+    """
+
+    def __init__(self, ax: Any) -> None:
+        from matplotlib.artist import Artist
+
+        self.ax = ax
+        self.labels: list[Any] = []
+        placer = self
+
+        class _Hook(Artist):  # drawn first (lowest zorder): positions the labels
+            def draw(self, renderer: Any) -> None:
+                placer.place(renderer)
+
+        hook = _Hook()
+        hook.set_zorder(-1e9)
+        hook.set_in_layout(False)
+        ax.add_artist(hook)
+
+    @classmethod
+    def of(cls, ax: Any) -> _LabelPlacer:
+        placer: _LabelPlacer | None = getattr(ax, "_lrkit_label_placer", None)
+        if placer is None:
+            placer = cls(ax)
+            ax._lrkit_label_placer = placer
+        return placer
+
+    def add(self, text: Any) -> None:
+        text.set_in_layout(False)
+        text.set_annotation_clip(False)
+        self.labels.append(text)
+
+    def place(self, renderer: Any) -> None:
+        from matplotlib.text import Text
+        from matplotlib.transforms import Bbox, blended_transform_factory
+
+        ax = self.ax
+        frame = ax.get_window_extent(renderer).padded(-3)
+        taken = []
+        legend = ax.get_legend()
+        if legend is not None and legend.get_visible():
+            taken.append(legend.get_window_extent(renderer).padded(2))
+        ink = _ink(ax)  # points along every drawn line, in pixels
+        px = renderer.points_to_pixels(1.0)  # pixels per point
+        milestone = blended_transform_factory(ax.transData, ax.transAxes)
+        for text in self.labels:
+            text.set_visible(True)
+            transform = ax.transData if text.xycoords == "data" else milestone
+            anchor = transform.transform(text.xy)
+
+            def box_at(dx: float, dy: float, ha: str, va: str, text: Any = text) -> Any:
+                text.set_ha(ha)
+                text.set_va(va)
+                text.xyann = (dx, dy)
+                text.update_positions(renderer)
+                return Text.get_window_extent(text, renderer)  # the text, not the leader
+
+            def free(box: Any, over_lines: bool, anchor: Any = anchor) -> bool:
+                if not _inside(box, frame) or any(box.overlaps(t) for t in taken):
+                    return False
+                # the leader (point to box centre) crosses no other label
+                end = np.array([box.x0 + box.x1, box.y0 + box.y1]) / 2
+                t = np.linspace(0.0, 1.0, max(2, int(np.hypot(*(end - anchor)) / 2)))
+                leader = anchor + t[:, None] * (end - anchor)
+                if any(_hits(leader, b) for b in taken):
+                    return False
+                return over_lines or not _hits(ink, box.padded(2))
+
+            size = box_at(0.0, 0.0, "left", "bottom")
+
+            def candidate(dx: float, dy: float, ha: str, va: str, size: Any = size) -> Any:
+                """The text's box at that offset and alignment (its size does not change)."""
+                x = size.x0 + dx * px - (size.width if ha == "right" else 0.0)
+                y = size.y0 + dy * px - (size.height if va == "top" else 0.0)
+                return Bbox.from_bounds(x, y, size.width, size.height)
+
+            def nearest_spot(over_lines: bool, anchor: Any = anchor, size: Any = size) -> Any:
+                w, h = size.width, size.height
+                spots = [Bbox.from_bounds(gx, gy, w, h)
+                         for gx in np.arange(frame.x0, frame.x1 - w, max(w / 4, 4.0))
+                         for gy in np.arange(frame.y0, frame.y1 - h, max(h / 2, 4.0))]
+                spots.sort(key=lambda b: (b.x0 + w / 2 - anchor[0]) ** 2
+                           + (b.y0 + h / 2 - anchor[1]) ** 2)
+                spot = next((b for b in spots if free(b, over_lines)), None)
+                if spot is None:
+                    return None
+                return ((spot.x0 - size.x0) / px, (spot.y0 - size.y0) / px, "left", "bottom")
+
+            placed = None
+            for over_lines in (False, True):  # keep clear of the curves if there is room
+                placed = next((c for c in _CANDIDATES if free(candidate(*c), over_lines)),
+                              None) or nearest_spot(over_lines)
+                if placed is not None:
+                    break
+            if placed is None:
+                text.set_visible(False)
+            else:
+                taken.append(box_at(*placed).padded(1))
+
+
+def _ink(ax: Any) -> np.ndarray:
+    """Points (pixels, at most 2 px apart) along the curves, milestone lines and markers."""
+    parts = []
+    for line in ax.lines:
+        xy = line.get_transform().transform(line.get_xydata())
+        xy = xy[np.isfinite(xy).all(axis=1)]
+        if len(xy) > 1:  # fill in long segments (jumps, straight stretches)
+            seg = np.hypot(*np.diff(xy, axis=0).T)
+            s = np.concatenate([[0.0], np.cumsum(seg)])
+            at = np.linspace(0.0, s[-1], max(2, int(s[-1] / 2)))
+            xy = np.column_stack([np.interp(at, s, xy[:, 0]), np.interp(at, s, xy[:, 1])])
+        parts.append(xy)
+    return np.concatenate(parts) if parts else np.zeros((0, 2))
+
+
+def _hits(points: np.ndarray, box: Any) -> bool:
+    x, y = points[:, 0], points[:, 1]
+    return bool(((x >= box.x0) & (x <= box.x1) & (y >= box.y0) & (y <= box.y1)).any())
+
+
+# (dx, dy) in points from the point, and the alignment: beside it, then stacked ever further
+# above and below it
+_CANDIDATES = [
+    cand
+    for k in range(12)
+    for cand in ((4.0, 4.0 + 9 * k, "left", "bottom"), (-4.0, 4.0 + 9 * k, "right", "bottom"),
+                 (4.0, -4.0 - 9 * k, "left", "top"), (-4.0, -4.0 - 9 * k, "right", "top"))
+]
+
+
+def _leader(color: str) -> dict[str, Any]:
+    """A thin line from a label to its point (clipped away when the two touch)."""
+    return {"arrowstyle": "-", "color": color, "lw": 0.5, "alpha": 0.6, "shrinkA": 1,
+            "shrinkB": 3}
+
+
+def _inside(box: Any, frame: Any) -> bool:
+    return bool(box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y0 >= frame.y0
+                and box.y1 <= frame.y1)
 
 
 # -- text rendering ----------------------------------------------------------------------

@@ -76,7 +76,11 @@ class Units:
         up, means ``0.1 * 30 = 3.0000000000000004`` is 3 updates, not 4.
         """
         e = check_number("epochs", epochs, low=0.0)
-        return math.floor(e * self.updates_per_epoch + 0.5)
+        n = e * self.updates_per_epoch + 0.5
+        if not math.isfinite(n):
+            raise bad("epochs", epochs, f"a number of epochs whose {self.updates_per_epoch}"
+                      " updates each stay a finite number of steps")
+        return math.floor(n)
 
     def epochs(self, steps: float) -> float:
         """Epochs (a float) spanned by ``steps`` updates."""

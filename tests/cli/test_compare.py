@@ -112,34 +112,44 @@ def test_same_seed_same_numbers(tiny_report: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_example_task_from_the_repository_root(tmp_path: Path) -> None:
-    """The README's own-model study: examples/my_task.py through --task module:factory."""
-    r = lrkit("compare", "--task", "examples.my_task:make", "--task-arg", "hidden=8",
-              "--task-arg", "steps=30", "--schedules", "cosine-warmup,constant",
-              "--optimizers", "adamw", "--seeds", "0,1", "--workers", "1",
-              "-o", str(tmp_path / "mine"), cwd=ROOT)
+def test_readme_study_on_your_own_model_runs_as_written(tmp_path: Path) -> None:
+    """The README's own-model commands, verbatim, from a copy of the repository root."""
+    import shlex
+
+    readme = (ROOT / "README.md").read_text()
+    lines = [ln for ln in readme.splitlines() if ln.startswith(("lrkit compare --task ",
+                                                                 "lrkit find-lr --task "))]
+    assert len(lines) == 2, lines
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    compare_cmd, findlr_cmd = (shlex.split(ln)[1:] for ln in lines)
+    r = lrkit(*compare_cmd, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    res = json.loads((tmp_path / "mine" / "results.json").read_text())
+    out = tmp_path / compare_cmd[compare_cmd.index("-o") + 1]
+    res = json.loads((out / "results.json").read_text())
     assert res["task"]["name"] == "my-mlp"
     assert res["task"]["entry"] == "examples.my_task:make"
-    assert res["task"]["args"] == {"hidden": 8, "steps": 30}
-    assert [len(x["updates"]["lr"]) for x in res["runs"]] == [30] * 4
+    assert res["task"]["args"] == {"hidden": 32}
+    assert res["study"]["seeds"] == [0, 1, 2]
+    assert [len(x["updates"]["lr"]) for x in res["runs"]] == [300] * 9
     assert res["runs"][0]["optimizer"]["base_lr"] == 3e-3  # the task's own default rate
     assert "adamw: " in r.stdout  # the verdict, printed
+    f = lrkit(*findlr_cmd, cwd=tmp_path)
+    assert f.returncode == 0, f.stderr
+    assert "spec (onecycle, peak = steepest): onecycle(peak=" in f.stdout
 
 
 @pytest.mark.slow
 def test_tinylm_from_the_command_line(tmp_path: Path) -> None:
     tiny = [f"--task-arg={k}={v}" for k, v in (("context", 16), ("width", 16), ("layers", 1),
             ("heads", 2), ("batch_size", 4), ("corpus_bytes", 150_000), ("val_windows", 16),
-            ("eval_every", 3))]
-    r = lrkit("compare", "--task", "tinylm", *tiny, "--steps", "6", "--schedules", "wsd",
+            ("eval_every", 10), ("steps", 20))]
+    r = lrkit("compare", "--task", "tinylm", *tiny, "--schedules", "wsd",
               "--optimizers", "adamw", "--seeds", "0,1", "--workers", "1", "-o", "lm", "-q",
               cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     res = json.loads((tmp_path / "lm" / "results.json").read_text())
     assert res["task"]["name"] == "tinylm"
-    assert [x["evals"]["step"] for x in res["runs"]] == [[3, 6], [3, 6]]
+    assert [x["evals"]["step"] for x in res["runs"]] == [[10, 20], [10, 20]]
     assert res["task"]["describe"]["corpus"]["train_sha256"]
     f = lrkit("find-lr", "--task", "tinylm", *tiny, "--num-steps", "8", "--end-lr", "0.1",
               "-q", cwd=tmp_path)

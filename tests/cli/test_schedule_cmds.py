@@ -216,3 +216,26 @@ def test_output_path_through_a_file_exits_2(tmp_path: Path) -> None:
     assert len(r.stderr.strip().splitlines()) == 1
     assert "f/v.csv" in r.stderr
     assert (tmp_path / "f").read_text() == "x"
+
+
+
+@pytest.mark.parametrize(("command", "status"), [("export", 0), ("show", 1)])
+def test_reader_closing_the_pipe_is_not_an_error(tmp_path: Path, command: str,
+                                                 status: int) -> None:
+    # `lrkit export ... | head -1`: the reader has gone; lrkit stops quietly (status 0; `show`
+    # prints through rich, whose own broken-pipe handler exits 1 without a message)
+    import os
+    import subprocess
+    import sys
+
+    from ._util import ENV
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write now fails with EPIPE, whatever the timing
+    try:
+        proc = subprocess.run([sys.executable, "-m", "lrkit", command, "cosine over 100000"],
+                              cwd=tmp_path, env=ENV, stdout=write_end, capture_output=False,
+                              stderr=subprocess.PIPE, timeout=120, check=False)
+    finally:
+        os.close(write_end)
+    assert (proc.returncode, proc.stderr.decode()) == (status, "")

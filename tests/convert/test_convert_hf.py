@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -111,7 +112,7 @@ def hf_configs(draw: st.DrawFn) -> tuple[str, int, int, dict[str, Any]]:
     name = draw(st.sampled_from(["linear", "cosine", "cosine_with_restarts", "polynomial",
                                  "constant_with_warmup", "inverse_sqrt", "cosine_with_min_lr",
                                  "cosine_warmup_with_min_lr", "warmup_stable_decay"]))
-    w = draw(st.integers(1 if name == "cosine_warmup_with_min_lr" else 0, 6))
+    w = draw(st.integers(0, 6))
     total = w + draw(st.integers(1, 20))
     kw: dict[str, Any] = {}
     if name == "cosine_with_restarts":
@@ -164,7 +165,18 @@ def test_wsd_without_decay_runs_and_errors_name_the_users_arguments() -> None:
                 num_decay_steps=2)
 
 
-def test_cosine_warmup_with_min_lr_without_warmup_is_refused_with_the_alternative() -> None:
-    with pytest.raises(ConfigError, match=r"num_warmup_steps=0 is invalid.*cosine_with_min_lr"):
-        from_hf("cosine_warmup_with_min_lr", num_warmup_steps=0, num_training_steps=10,
+def test_cosine_warmup_with_min_lr_without_warmup_starts_one_step_in() -> None:
+    """transformers' cosine_warmup_with_min_lr lambda with num_warmup_steps=0: step t is at
+    progress (t + 1) / num_training_steps (it used to be refused); cosine waves included."""
+    for kw in ({"min_lr_rate": 0.1}, {"min_lr": 0.01, "num_cycles": 1.5},
+               {"min_lr_rate": 0.0, "warmup_lr_rate": 0.5}):
+        lrs = (0.2, 0.05)
+        theirs = _hf_rates("cosine_warmup_with_min_lr", lrs, 0, 10, kw, 10)
+        ours = from_hf("cosine_warmup_with_min_lr", num_warmup_steps=0, num_training_steps=10,
+                       lr=lrs[0], **kw)
+        np.testing.assert_allclose(lrkit_rates(optimizer(lrs), ours, 10), theirs,
+                                   rtol=1e-12, atol=1e-17)
+    s = from_hf("cosine_warmup_with_min_lr", num_warmup_steps=0, num_training_steps=10,
                 min_lr_rate=0.1)
+    assert s(0) == pytest.approx(0.1 + 0.9 * (1 + math.cos(math.pi / 10)) / 2, rel=1e-14)
+    assert s(9) == s(50) == pytest.approx(0.1, rel=1e-14)

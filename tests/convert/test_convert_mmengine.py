@@ -184,8 +184,8 @@ def entry(draw: st.DrawFn, begin: int, end: int) -> dict[str, Any]:
                  eta_min=draw(st.sampled_from([0.0, 1e-4])))
     else:
         c.update(eta_max=draw(st.sampled_from([0.05, 0.1])), total_steps=span + 1,
-                 pct_start=draw(st.sampled_from([0.3, 0.5])))
-        assume(c["pct_start"] * (span + 1) > 1)
+                 pct_start=draw(st.sampled_from([0.3, 0.5, 0.05, 1.0])),  # 0.05: no rise
+                 three_phase=draw(st.booleans()))
     return c
 
 
@@ -213,9 +213,23 @@ def test_random_lists_match_real_mmengine(data: st.DataObject) -> None:
     check_against_mmengine(cfgs, 1, start + 6)
 
 
-def test_one_cycle_without_a_rise_is_refused_naming_the_entry() -> None:
-    """mmengine (like torch) runs a one-cycle whose rise is under one step; lrkit refuses
-    it (documented), naming the list entry and its pct_start."""
-    with pytest.raises(ConfigError, match=r"param_scheduler\[0\]\.pct_start=0\.005 is invalid"):
-        from_mmengine([dict(type="OneCycleLR", eta_max=0.1, total_steps=100, pct_start=0.005,
+def test_one_cycle_without_a_rise_matches_mmengine() -> None:
+    """mmengine (like torch) runs a one-cycle whose rise ends before step 0
+    (pct_start * total_steps < 1), every step in its last phase, and one whose phase after
+    the rise is empty (it never reaches the later phases); both used to be refused. At
+    exactly 1 mmengine divides by zero: refused, naming the list entry."""
+    for three in (False, True):
+        for anneal in ("cos", "linear"):
+            check_against_mmengine([dict(
+                type="OneCycleLR", eta_max=0.1, total_steps=100, pct_start=0.005,
+                anneal_strategy=anneal, three_phase=three, by_epoch=False, end=100)], 1, 105)
+            check_against_mmengine([dict(  # total_steps from the range, after a gap
+                type="OneCycleLR", eta_max=0.1, pct_start=0.1, anneal_strategy=anneal,
+                three_phase=three, by_epoch=False, begin=4, end=11)], 1, 15)
+    for pct, three in ((1.0, False), (0.8, True), (0.9, False)):  # empty phases after the rise
+        check_against_mmengine([dict(type="OneCycleLR", eta_max=0.1, pct_start=pct,
+                                     three_phase=three, by_epoch=False, end=12)], 1, 15)
+    with pytest.raises(ConfigError, match=r"param_scheduler\[0\]\.pct_start=0\.01 is invalid"
+                                          r".*divides by zero"):
+        from_mmengine([dict(type="OneCycleLR", eta_max=0.1, total_steps=100, pct_start=0.01,
                             by_epoch=False)])

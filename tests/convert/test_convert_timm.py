@@ -193,8 +193,10 @@ def timm_configs(draw: st.DrawFn) -> tuple[str, dict[str, Any], int, int]:
                           "warmup_epochs": draw(st.integers(0, 3)),
                           "warmup_lr": draw(st.sampled_from([0.0, 1e-5, 0.01])),
                           "warmup_prefix": draw(st.booleans())}
-    if sched in ("cosine", "tanh", "poly", "wsd"):
+    if sched in ("cosine", "tanh", "poly"):
         kw["min_lr"] = draw(st.sampled_from([0.0, 1e-4]))
+    if sched in ("wsd", "rsqrt"):  # 0.05: above a group's base rate (wsd), or the rsqrt
+        kw["min_lr"] = draw(st.sampled_from([0.0, 1e-4, 0.01, 0.05]))  # curve (rsqrt)
     if sched == "cosine":
         kw["cycle_limit"] = draw(st.integers(1, 3))
         if kw["cycle_limit"] > 1:
@@ -216,11 +218,10 @@ def timm_configs(draw: st.DrawFn) -> tuple[str, dict[str, Any], int, int]:
             room = n
         kw["decay_epochs"] = draw(st.one_of(st.integers(1, room),
                                             st.sampled_from([0.2, 0.5, 0.99])))
-        kw["decay_fn"] = draw(st.sampled_from([None, "linear", "cosine", "1-sqrt", "power"]))
-        if sched == "rsqrt":
-            kw.pop("min_lr", None)
-            if kw["warmup_epochs"] == 0 or draw(st.booleans()):
-                kw["stable_timescale"] = draw(st.integers(1, 4))
+        kw["decay_fn"] = draw(st.sampled_from([None, "linear", "cosine", "1-sqrt", "power",
+                                               "exp"]))
+        if sched == "rsqrt" and (kw["warmup_epochs"] == 0 or draw(st.booleans())):
+            kw["stable_timescale"] = draw(st.integers(1, 4))
         if round(kw["decay_epochs"] * (room * (1 if on_epochs else upe))
                  if kw["decay_epochs"] < 1 else kw["decay_epochs"]) < 1:
             kw["decay_epochs"] = 1
@@ -249,12 +250,52 @@ def test_random_plateaus_match_real_timm(
 
 
 def test_refusals_say_what_to_write_instead() -> None:
-    with pytest.raises(ConfigError, match=r"decay_fn='exp' is invalid.*'cosine'"):
-        from_timm("wsd", num_epochs=10, decay_fn="exp")
-    with pytest.raises(ConfigError, match=r"min_lr=0\.001 is invalid.*rsqrt"):
-        from_timm("rsqrt", num_epochs=10, warmup_epochs=2, min_lr=1e-3)
+    with pytest.raises(ConfigError, match=r"decay_fn=<function.*callable decay.*WSD"):
+        from_timm("wsd", num_epochs=10, decay_fn=lambda frac: 1 - frac)
     with pytest.raises(ConfigError, match="stable_timescale=None is invalid"):
         from_timm("rsqrt", num_epochs=10)
     with pytest.raises(ConfigError, match="decay_epochs=12 is invalid"):
         from_timm("wsd", num_epochs=10, decay_epochs=12)
     assert math.isclose(from_timm("none")(5, base=0.3), 0.3)
+
+
+@pytest.mark.parametrize("sched", ["wsd", "rsqrt"])
+def test_exp_decay_matches_timm(sched: str) -> None:
+    """decay_fn="exp" (used to be refused): timm's (r**frac - r) / (1 - r), r = 0.1, pulling
+    the stable value towards min_lr; checked against timm and the formula typed here."""
+    kw = {"num_epochs": 10, "warmup_epochs": 1, "warmup_lr": 1e-3, "min_lr": 1e-3,
+          "decay_epochs": 5, "decay_fn": "exp", "step_on_epochs": False}
+    check_against_timm(sched, kw, epochs=13, upe=3, scales=(None, 0.5, None))
+    s = from_timm(sched, updates_per_epoch=3, **kw)
+    for t in (20, 25, 29):  # updates: warmup 3, stable + decay 27, the decay its last 15
+        frac = (t - 3 - 12) / 15
+        top = 0.4 / math.sqrt(1 + (t - 3) / 3) if sched == "rsqrt" else 0.4
+        want = 1e-3 + (top - 1e-3) * (0.1**frac - 0.1) / 0.9
+        assert s(t, base=0.4) == pytest.approx(want, rel=1e-12), t
+
+
+@pytest.mark.parametrize("sched", ["wsd", "rsqrt"])
+@pytest.mark.parametrize("on_epochs", [True, False])
+def test_min_lr_floors_the_stable_phase_as_timm(sched: str, on_epochs: bool) -> None:
+    """timm's WSDLRScheduler: lr = lr_min + (max(base * stable(t), lr_min) - lr_min) *
+    decay(frac) after the warmup. wsd with min_lr above a group's base rate runs that group
+    at min_lr (lrkit used to rise from the base to min_lr); rsqrt with min_lr > 0 (used to
+    be refused) floors the rsqrt curve and decays it towards min_lr."""
+    kw = {"num_epochs": 12, "warmup_epochs": 2, "warmup_lr": 1e-3, "min_lr": 0.03,
+          "decay_epochs": 4, "stable_timescale": 1, "step_on_epochs": on_epochs}
+    if sched == "wsd":
+        kw.pop("stable_timescale")
+    check_against_timm(sched, kw, epochs=15, upe=2, scales=(None, 0.5, None))
+    # the formula typed here, in updates: warmup 4, stable + decay 24 - 4 = 20 of which the
+    # decay is the last 8, timescale 2; t_s = t - 4 counts from the end of the warmup
+    if not on_epochs:
+        s = from_timm(sched, updates_per_epoch=2, **kw)
+        if sched == "wsd":  # a group whose base rate (0.025) is below min_lr: min_lr
+            assert [s(t, base=0.025) for t in (4, 10, 20, 30)] == pytest.approx([0.03] * 4)
+        for t in (6, 16, 20, 23, 30):
+            t_s = t - 4
+            frac = min(max(t_s - 12, 0) / 8, 1.0)
+            stable = 0.4 / math.sqrt(1 + t_s / 2) if sched == "rsqrt" else 0.4
+            want = 0.03 + (max(stable, 0.03) - 0.03) * (1 - (frac if sched == "rsqrt"
+                                                             else math.sqrt(frac)))
+            assert s(t, base=0.4) == pytest.approx(want, rel=1e-12), t

@@ -3,6 +3,7 @@ equals the rate torch's scheduler writes after k calls of step()."""
 
 from __future__ import annotations
 
+import math
 import random
 import warnings
 from collections.abc import Callable
@@ -11,8 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from _peers import lrkit_rates, optimizer, torch_rates
-from hypothesis import given, settings
+from _peers import lrkit_rates, optimizer, rates, torch_rates
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch.optim import lr_scheduler as L
 
@@ -151,6 +152,47 @@ def test_polynomial_lr_with_zero_total_iters_keeps_the_base_rate() -> None:
     assert from_torch(L.PolynomialLR(_opt(0.1), total_iters=0))(5, base=0.1) == 0.1
 
 
+@settings(max_examples=30)
+@given(total=st.integers(1, 40), data=st.data(), three=st.booleans(),
+       anneal=st.sampled_from(["cos", "linear"]))
+def test_every_one_cycle_torch_builds_matches_torch(total: int, data: st.DataObject,
+                                                    three: bool, anneal: str) -> None:
+    """Any pct_start torch accepts: with pct_start * total_steps < 1 torch puts every step in
+    its last phase, whose start (the end of the phase before it) is negative; with an empty
+    phase after the rise (pct_start=1, or above about 1/2 with three_phase) it never reaches
+    the later phases. Both used to be refused."""
+    pct = data.draw(st.one_of(st.floats(0.0, 0.999).map(lambda f: f / total),
+                              st.floats(0.0, 1.0), st.sampled_from([0.55, 0.9, 1.0])))
+
+    def make(o: torch.optim.Optimizer) -> Any:
+        return L.OneCycleLR(o, [1.0, 0.5], total_steps=total, pct_start=pct,
+                            anneal_strategy=anneal, div_factor=5.0, final_div_factor=50.0,
+                            three_phase=three)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref_opt = optimizer((0.1, 0.03))
+        try:
+            ref = make(ref_opt)
+        except ZeroDivisionError:  # pct_start * total_steps == 1: torch's 0 / 0 at step 0
+            assume(False)
+        ours = [from_torch(ref, group=g) for g in range(2)]
+    # the rates of updates 0 .. total - 1 (one step() fewer: with pct_start=1 torch's step()
+    # to total_steps divides by zero)
+    theirs = [*torch_rates(ref, ref_opt, total - 1), rates(ref_opt)]
+    np.testing.assert_allclose(lrkit_rates(optimizer((0.1, 0.03)), ours, total), theirs,
+                               rtol=1e-10, atol=1e-15)
+    if pct * total < 1:
+        # the formula of torch's last phase, typed here: from max_lr (two phases) or
+        # max_lr / div_factor (three) at fraction (t - s) / (total - 1 - s)
+        s = 2 * pct * total - 2 if three else pct * total - 1
+        a, b = (0.2 if three else 1.0), 0.2 / 50
+        q = (0 - s) / (total - 1 - s)
+        want = b + (a - b) * (1 + math.cos(math.pi * q)) / 2 if anneal == "cos" \
+            else a + (b - a) * q
+        assert ours[0](0) == pytest.approx(want, rel=1e-12)
+
+
 def _child(kind: str, run: int, d: st.DrawFn) -> Callable[[torch.optim.Optimizer], Any]:
     """A SequentialLR child that runs ``run`` steps there without passing its own horizon
     (torch's cosine climbs back after T_max and OneCycleLR raises after total_steps; lrkit
@@ -173,10 +215,11 @@ def _child(kind: str, run: int, d: st.DrawFn) -> Callable[[torch.optim.Optimizer
         return lambda o: L.CosineAnnealingLR(o, max(run, 1), 1e-3)
     if kind == "sgdr":
         return lambda o: L.CosineAnnealingWarmRestarts(o, n, 2, 1e-4)
-    if kind == "onecycle":
+    if kind == "onecycle":  # pct_start 0.05: no rise (pct_start * total_steps < 1)
         total, three = max(run + 1, 8), d(st.booleans())
+        pct = d(st.sampled_from([0.3, 0.05]))
         return lambda o: L.OneCycleLR(o, [1.0, 0.5], total_steps=total, div_factor=4 / f,
-                                      three_phase=three)
+                                      pct_start=pct, three_phase=three)
     assert kind == "cyclic"
     return lambda o: L.CyclicLR(o, [0.01, 0.02], [0.1, 0.3], step_size_up=n,
                                 mode=d(st.sampled_from(["triangular", "triangular2"])))

@@ -1,5 +1,6 @@
 """Every ```python block of the documentation runs (hand-written pages and the generated
-schedule pages), and the site builds with ``mkdocs build --strict`` (warnings are errors).
+schedule pages), every ```pycon block runs as a doctest, no code block is in a language this
+test does not know, and the site builds with ``mkdocs build --strict`` (warnings are errors).
 
 Blocks of one page run in order in one namespace (later blocks use earlier names), in a
 temporary working directory. The Segmenter page's "before" block imports Segmenter's own
@@ -26,24 +27,22 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 sys.path.insert(0, str(DOCS))
 
-from _gen.pages import PAGES, generated_pages  # noqa: E402
+from _gen.pages import PAGES  # noqa: E402
 
-FENCE = re.compile(r"^( *)```python[^\n]*\n(.*?)^\1```", re.M | re.S)
+from _markdown import FENCE, SCENARIOS, blocks, run_commands  # noqa: E402
+
 CUDA_PAGES = {"cuda_graphs.md"}
+# every kind of block is run here: python in order per page, pycon as doctests, bash
+# (lrkit commands; see tests/_markdown.py), or is no code (text: output, a layout)
+KNOWN = {"python", "pycon", "text", "bash"}
 
 
 def python_blocks(markdown: str) -> list[str]:
-    out = []
-    for m in FENCE.finditer(markdown):
-        indent = len(m.group(1))
-        out.append("\n".join(line[indent:] for line in m.group(2).splitlines()))
-    return out
+    return blocks(markdown, "python")
 
 
 def _pages() -> dict[str, str]:
-    pages = {str(p.relative_to(DOCS)): p.read_text() for p in sorted(DOCS.rglob("*.md"))}
-    pages.update(generated_pages())
-    return pages
+    return {str(p.relative_to(DOCS)): p.read_text() for p in sorted(DOCS.rglob("*.md"))}
 
 
 PAGES_MD = _pages()
@@ -79,6 +78,36 @@ def test_every_page_has_been_found() -> None:
     assert {f"schedules/{p.slug}.md" for p in PAGES} <= names
     # pages that claim equivalents carry a checking block
     assert all(python_blocks(PAGES_MD[f"schedules/{p.slug}.md"]) for p in PAGES if p.equivalents)
+
+
+def test_every_block_is_run_or_plain_text() -> None:
+    """No code block escapes the tests by its language (```py, ```console, no language)."""
+    for page, text in PAGES_MD.items():
+        langs = {m.group(2) for m in FENCE.finditer(text)}
+        assert langs <= KNOWN, f"docs/{page}: code blocks in {sorted(langs - KNOWN)}"
+        assert text.count("```") == 2 * len(list(FENCE.finditer(text))), f"docs/{page}"
+
+
+@pytest.mark.parametrize("page", sorted(p for p in PAGES_MD if blocks(PAGES_MD[p], "bash")))
+def test_bash_blocks_run(page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    where = f"docs/{page}"
+    ran = run_commands(PAGES_MD[page], where)
+    assert ran or where in SCENARIOS
+
+
+@pytest.mark.parametrize("page", sorted(p for p in PAGES_MD if blocks(PAGES_MD[p], "pycon")))
+def test_pycon_blocks_run_as_doctests(page: str) -> None:
+    import doctest
+
+    import lrkit
+
+    for i, code in enumerate(blocks(PAGES_MD[page], "pycon")):
+        globs = {k: getattr(lrkit, k) for k in lrkit.__all__}
+        test = doctest.DocTestParser().get_doctest(code, globs, f"{page}[{i}]", page, 0)
+        runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+        runner.run(test)
+        assert runner.failures == 0, f"docs/{page}, pycon block {i + 1} failed"
 
 
 @pytest.mark.parametrize("page", sorted(p for p in PAGES_MD if p not in CUDA_PAGES))
@@ -124,5 +153,13 @@ def test_site_builds_strictly(tmp_path: Path) -> None:
         assert png.startswith(b"\x89PNG")
     assert (site / "img" / "generated" / "effective_lr.png").stat().st_size > 10_000
     html = (site / "schedules" / "cosine" / "index.html").read_text()
-    assert "arithmatex" in html  # the formula is rendered as math
+    # the formulas are typeset at build time (MathML): no TeX left for a script to render
+    assert html.count("<math ") >= 3
+    assert "\\frac" not in html
+    assert "arithmatex" not in html
     assert (site / "segmenter" / "index.html").is_file()
+    # nothing is loaded from the network: the site works offline, from disk
+    for page in site.rglob("*.html"):
+        loaded = re.findall(r"<(?:script|link|img)\b[^>]*(?:src|href)=\"(https?:[^\"]+)\"",
+                            page.read_text())
+        assert not loaded, f"{page.relative_to(site)} loads {loaded}"

@@ -212,7 +212,7 @@ def test_adam_rate_formula_typed() -> None:
 def test_unsupported_lists_supported() -> None:
     p = torch.nn.Parameter(torch.ones(2))
     with pytest.raises(UnsupportedOptimizerError, match=r"supported: torch\.optim\.Adam") as info:
-        effective_rates(torch.optim.Adadelta([p]))
+        effective_rates(torch.optim.LBFGS([p]))
     for name in SUPPORTED_OPTIMIZERS:
         assert name in str(info.value)
 

@@ -62,3 +62,34 @@ def test_tensorboard_missing_is_a_clear_error(tmp_path: Path,
     opt.step()
     with pytest.raises(ImportError, match=r"lrkit\[tensorboard\]"):
         mon.step()
+
+
+def test_per_layer_scalars_and_layout(tmp_path: Path) -> None:
+    """Per named parameter: the per-layer fields as scalars, and the custom-scalars layout."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    opt = torch.optim.AdamW(model.parameters(), lr=0.01)
+    mon = Monitor(opt, every=1, per_param=True, named_parameters=model.named_parameters(),
+                  tensorboard_dir=tmp_path, flush_every=1).attach()
+    for _ in range(3):
+        model(torch.randn(5, 3)).square().mean().backward()
+        opt.step()
+        opt.zero_grad()
+    mon.close()
+    acc = event_accumulator.EventAccumulator(str(tmp_path))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    for name in ("0.weight", "1.bias"):
+        for field in ("log10_update_to_weight", "p50", "p90", "update_grad_cosine"):
+            assert f"lr/{name}/{field}" in tags
+    rec = next(r for r in mon.history if r.group == "0.weight" and r.step == 3)
+    got = {e.step: e.value for e in acc.Scalars("lr/0.weight/log10_update_to_weight")}
+    assert got[3] == pytest.approx(rec.summary.log10_update_to_weight, rel=1e-6)
+    from tensorboard.plugins.custom_scalar import layout_pb2, metadata
+
+    assert metadata.CONFIG_SUMMARY_TAG in acc.Tags()["tensors"]
+    raw = acc.Tensors(metadata.CONFIG_SUMMARY_TAG)[0].tensor_proto.string_val[0]
+    layout = layout_pb2.Layout.FromString(raw)
+    titles = {c.title: [ch.title for ch in c.chart] for c in layout.category}
+    assert "lrkit per layer" in titles
+    assert any("log10" in t for t in titles["lrkit per layer"])

@@ -85,3 +85,72 @@ def test_bad_arguments() -> None:
         Summarizer(bins_per_decade=0)
     with pytest.raises(ValueError, match="low"):
         Summarizer(low=1.0, high=0.0)
+
+
+def test_docstring_counterexample_to_linear_quantile() -> None:
+    """Issue 10.12: the estimate follows the lower order statistic, not numpy's default."""
+    s = Summarizer()
+    s.add(torch.tensor([1e-3, 1e-1], dtype=torch.float64))
+    est = s.result().quantile(0.5)
+    assert est == pytest.approx(1e-3, rel=10 ** (1 / 100) - 1)
+    assert abs(est - np.quantile([1e-3, 1e-1], 0.5)) > 0.04  # far from the linear method
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=60)
+@given(
+    logs=st.lists(st.floats(-12, 2), min_size=1, max_size=40),
+    q=st.floats(0, 1),
+    bpd=st.sampled_from([1, 7, 100]),
+    single=st.booleans(),
+)
+def test_quantile_within_factor_of_lower_order_statistic(
+    logs: list[float], q: float, bpd: int, single: bool
+) -> None:
+    """The documented bound: within 10**(1/B) of numpy.quantile(x, q, method='lower')."""
+    dt = torch.float32 if single else torch.float64
+    x = torch.tensor([10.0**v for v in logs], dtype=dt)
+    s = Summarizer(bins_per_decade=bpd)
+    s.add(x)
+    res = s.result()
+    xs = x.to(torch.float64).numpy()
+    lower = float(np.quantile(xs, q, method="lower"))
+    est = res.quantile(q)
+    factor = 10 ** (1 / bpd) * (1 + 1e-5)  # + the rounding of log10 at a bin edge
+    assert lower / factor <= est <= lower * factor
+    assert xs.min() * (1 - 1e-12) <= est <= xs.max() * (1 + 1e-12)
+
+
+def test_sampled_summary_matches_sampled_truth() -> None:
+    """A sample: 64-element blocks, weighted; update stats equal those of the real step."""
+    torch.manual_seed(0)
+    w = torch.nn.Parameter(torch.randn(10, 128, dtype=torch.float64))
+    opt = torch.optim.Adam([w], lr=0.01)
+    for _ in range(3):
+        w.grad = torch.randn(10, 128, dtype=torch.float64)
+        old = w.detach().clone()
+        opt.step()
+    full = summarize(opt, updates="derive")[0]
+    samp = summarize(opt, updates="derive", sample=256)[0]  # blocks 0, 5, 10, 15 of 20
+
+    def pick(t: torch.Tensor) -> torch.Tensor:
+        return torch.cat([t.reshape(-1)[64 * b : 64 * b + 64] for b in (0, 5, 10, 15)])
+
+    assert samp.count == full.count == 1280
+    rate = pick(effective_rates(opt)[0].rate)
+    assert samp.min == pytest.approx(float(rate.min()), rel=1e-12)
+    assert samp.mean == pytest.approx(float(rate.mean()), rel=1e-12)
+    delta = pick(w.detach() - old)
+    assert samp.update_rms == pytest.approx(float(delta.square().mean().sqrt()), rel=1e-9)
+    ratio = float(delta.norm() / pick(w.detach()).norm())
+    assert samp.update_to_weight == pytest.approx(ratio, rel=1e-9)
+    assert samp.log10_update_to_weight == pytest.approx(math.log10(ratio), abs=1e-9)
+    g = pick(w.grad)
+    cos = float(torch.dot(delta, g) / (delta.norm() * g.norm()))
+    assert samp.update_grad_cosine == pytest.approx(cos, rel=1e-9)
+    fd, fg = (w.detach() - old).reshape(-1), w.grad.reshape(-1)
+    assert full.update_grad_cosine == pytest.approx(
+        float(torch.dot(fd, fg) / (fd.norm() * fg.norm())), rel=1e-9)

@@ -181,3 +181,29 @@ def test_monitor_callback_continues_the_step_count_after_resume(tmp_path: Path) 
     resumed = base_rows(second)
     assert sorted(resumed) == [12, 16, 20, 24, 28]  # not restarted at 1 after the resume
     assert {**base_rows(first), **resumed} == want
+
+
+def test_monitor_callback_per_layer_picture(tmp_path: Path) -> None:
+    """per_param=True: each named parameter's per-layer fields reach the logger."""
+    torch.manual_seed(0)
+    logger = MemoryLogger()
+    model = Tiny()
+    cb = LRMonitorCallback(every=4, per_param=True)
+    trainer = pl.Trainer(max_steps=8, accelerator="cpu", devices=1, enable_progress_bar=False,
+                         enable_model_summary=False, enable_checkpointing=False,
+                         logger=logger, log_every_n_steps=1, default_root_dir=tmp_path,
+                         callbacks=[cb])
+    trainer.fit(model, _data())
+    names = [n for n, _ in model.named_parameters()]
+    rows: dict[int, dict[str, float]] = {}
+    for step, m in logger.rows:
+        if any(k.startswith("lr/") for k in m):
+            rows.setdefault(step, {}).update(m)
+    assert cb.monitor is not None
+    assert sorted(rows) == [1, 4, 8]
+    for rec in cb.monitor.history:
+        m = rows[rec.step]
+        assert m[f"lr/{rec.group}/log10_update_to_weight"] == pytest.approx(
+            rec.summary.log10_update_to_weight, rel=1e-12)
+        assert -1.0 <= m[f"lr/{rec.group}/update_grad_cosine"] <= 1.0
+    assert {r.group for r in cb.monitor.history} == set(names)

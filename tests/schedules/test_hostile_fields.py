@@ -143,3 +143,146 @@ def test_found_bugs_messages() -> None:
     s = CosineRestarts(period=1, max_cycles=10**12)
     assert len(s.milestones()) == 101  # 100 restarts and the end
     assert s.milestones()["end"] == 1e12
+
+
+# -- every field of every kind, through every form (issue: huge ints escaped as OverflowError)
+
+HUGE: list[Any] = [10**400, -(10**400), 2**63 + 1, 1e308, -1e308, math.nan, math.inf, -math.inf,
+                   True, "x", "1e400", None, 5e-324]
+#: the same values as spec-string text (a number token has at most 40 characters)
+HUGE_TEXT = ["1" + "0" * 39, "-" + "9" * 39, "1e308", "1e309", "nan", "true", "'x'", "none",
+             "5e-324", "1e308x", "100%", "1e39 epochs"]
+
+
+def _bases() -> list[Schedule]:
+    """One valid instance of every registered kind (the docs' example of each)."""
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "spec.md").read_text()
+    rows = [line.split("|") for line in page.splitlines() if line.startswith("| `")]
+    out = {}
+    for row in rows:
+        name, example = row[1].strip().split()[0].strip("`"), row[3].strip().strip("`")
+        if name in KINDS:
+            out[name] = parse_string(example, steps_per_epoch=100)
+    assert sorted(out) == sorted(KINDS)  # the page names every kind
+    return [out[k] for k in sorted(out)]
+
+
+def _sound_or(error: type[Exception], make: Callable[[], Schedule]) -> None:
+    try:
+        s = make()
+    except error:
+        return
+    try:
+        v = s(np.array([0.0, 1.0, 100.0, 1e6, 1e15]), base=0.1)
+    except ConfigError as exc:  # parameters whose values overflow: a clear error
+        message = str(exc)
+        assert "overflow the float range" in message
+        return
+    assert np.all(np.isfinite(v)), (s, v)
+    assert np.all(v >= 0), (s, v)
+    _ = s.horizon, s.milestones()
+    with pytest.raises(ConfigError, match="step=1000"):
+        s(10**400)
+
+
+@pytest.mark.parametrize("base", _bases(), ids=lambda s: type(s).kind)
+def test_every_field_under_huge_and_odd_values_in_every_form(base: Schedule) -> None:
+    import json
+
+    import yaml
+
+    from lrkit import SpecError
+    from lrkit.spec import _registry as reg
+    from lrkit.spec import load_json, load_yaml
+
+    ki = reg.info_for(type(base))
+    fields = [f.name for f in ki.fields if f.name not in ki.schedule_fields]
+    with time_limit(20.0):
+        for name in fields:
+            for v in HUGE:
+                d = {**to_dict(base), name: v}
+                _sound_or(ConfigError, lambda n=name, v=v: dataclasses.replace(base, **{n: v}))
+                _sound_or(SpecError, lambda d=d: from_dict(d))
+                _sound_or(SpecError, lambda d=d: load_json(json.dumps(d)))
+                if isinstance(v, int):  # YAML is the slow loader: its own number paths only
+                    _sound_or(SpecError, lambda d=d: load_yaml(yaml.safe_dump(d)))
+            for text in HUGE_TEXT:
+                spec = f"{ki.kind}({name}={text})"
+                for total in (None, 100):
+                    _sound_or(SpecError, lambda t=spec, n=total: parse_string(
+                        t, n, steps_per_epoch=7))
+
+
+def _issue_repros() -> list[tuple[str, Callable[[], Any], type[Exception], str]]:
+    import json
+
+    import yaml
+
+    from lrkit import SpecError
+    from lrkit.compat.segmenter import Segmenter, SegmenterPoly, segmenter_schedule
+    from lrkit.schedules import Cosine
+    from lrkit.spec import load_json, load_yaml
+
+    big = 10**400
+    out: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
+        ("Cosine(10)(10**400)", lambda: Cosine(10)(big), ConfigError, r"step=1000"),
+        ("Cosine(10)([10**400])", lambda: Cosine(10)([big]), ConfigError, r"step=\[1000"),
+        ("Cosine(10)(['x'])", lambda: Cosine(10)(["x"]), ConfigError, r"step=\['x'\]"),
+        ("segmenter_schedule", lambda: segmenter_schedule(big, 0, 10, 0.9), ConfigError,
+         r"step_size=1000"),
+        ("Segmenter", lambda: Segmenter(big), ConfigError, r"total_steps=1000"),
+        ("SegmenterPoly", lambda: SegmenterPoly(10, warmup_steps=big), ConfigError,
+         r"warmup_steps=1000"),
+    ]
+    dicts = [
+        {"kind": "plateau", "schedule": {"kind": "constant"}, "patience": big},
+        {"kind": "plateau", "schedule": {"kind": "constant"}, "cooldown": big},
+        {"kind": "restarts", "period": 10, "max_cycles": big},
+        {"kind": "repeat", "schedule": {"kind": "linear", "total_steps": 5}, "period": 5,
+         "times": big},
+        {"kind": "step", "step_size": big},
+        {"kind": "staircase", "schedule": {"kind": "linear", "total_steps": 5}, "step_size": big},
+        {"kind": "segmenter", "total_steps": big},
+        {"kind": "segmenter", "total_steps": 10, "warmup_steps": big},
+        {"kind": "segmenter_poly", "total_steps": big},
+        {"kind": "warmup", "steps": big, "schedule": {"kind": "poly"}},
+    ]
+    for d in dicts:
+        field = next(k for k, v in d.items() if v is big)
+        loads: list[tuple[str, Callable[[Any], Any]]] = [
+            ("dict", lambda d: from_dict(d, 100)),
+            ("JSON", lambda d: load_json(json.dumps(d), 100)),
+            ("YAML", lambda d: load_yaml(yaml.safe_dump(d), 100)),
+        ]
+        for form, load in loads:
+            out.append((f"{form} {d['kind']}.{field}", lambda d=d, load=load: load(d),
+                        SpecError, rf"schedule\.{field}: {field}=1000"))
+    return out
+
+
+@pytest.mark.parametrize(("what", "call", "error", "match"), _issue_repros(),
+                         ids=lambda x: x if isinstance(x, str) else "")
+def test_huge_integers_are_documented_errors(what: str, call: Callable[[], Any],
+                                             error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        call()
+
+
+@pytest.mark.parametrize("arg", ["step_size", "iter_warmup", "iter_max", "power", "min_lr"])
+def test_segmenter_arguments_under_huge_and_odd_values(arg: str) -> None:
+    """Segmenter's schedule and drop-in: a ConfigError naming the argument, or sound rates."""
+    from lrkit.compat.segmenter import segmenter_schedule
+
+    good = {"step_size": 1, "iter_warmup": 2, "iter_max": 10, "power": 0.9, "min_lr": 1e-5}
+    for v in HUGE:
+        try:
+            s = segmenter_schedule(**{**good, arg: v})
+        except ConfigError as exc:  # the one allowed error: it names the argument
+            message = str(exc)
+            assert message.startswith(f"{arg}="), message
+            continue
+        values = s(np.arange(30.0), base=0.1)
+        assert np.all(np.isfinite(values)), (arg, v)
+        assert np.all(values >= 0), (arg, v)

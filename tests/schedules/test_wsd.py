@@ -1,4 +1,4 @@
-"""Warmup-stable-decay and the 1-sqrt cooldown."""
+"""Warmup-stable-decay, the 1-sqrt and the exponential cooldowns."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from lrkit.errors import ConfigError
-from lrkit.schedules import WSD, Rel, SqrtDecay
+from lrkit.schedules import WSD, ExpDecay, Rel, SqrtDecay
+from lrkit.spec import from_dict, parse_string, to_dict, to_string
 
 
 def wsd_ref(
@@ -51,3 +52,22 @@ def test_sqrt_decay() -> None:
         assert s(t) == pytest.approx(0.2 + 0.8 * (1 - math.sqrt(min(t, 100) / 100)), rel=1e-14)
     assert s(0) == 1.0
     assert s(100) == 0.2
+
+
+@pytest.mark.parametrize("ratio", [0.1, 0.5, 1e-3])
+def test_exp_decay_formula(ratio: float) -> None:
+    """end + (peak - end) * (r**(t/T) - r) / (1 - r), typed here: peak at 0, end from T."""
+    s = ExpDecay(80, ratio, peak=Rel(1.0), end=0.01)
+    for t in np.arange(0.0, 120.0, 3.5):
+        u = min(t, 80) / 80
+        want = 0.01 + (0.5 - 0.01) * (ratio**u - ratio) / (1 - ratio)
+        assert s(t, base=0.5) == pytest.approx(want, rel=1e-12)
+    assert s(0, base=0.5) == 0.5
+    assert s(80, base=0.5) == s(1e9, base=0.5) == 0.01
+    assert s.horizon == 80
+    assert from_dict(to_dict(s)) == s
+    assert parse_string(to_string(s)) == s
+    assert parse_string(f"exp_decay(ratio={ratio}, end=0.01) over 80") == s
+    for bad in ({"ratio": 0.0}, {"ratio": 1.0}, {"ratio": math.nan}, {"total_steps": 0}):
+        with pytest.raises(ConfigError, match=f"{next(iter(bad))}="):
+            ExpDecay(**{"total_steps": 10, **bad})

@@ -18,8 +18,6 @@ from lrkit.tasks.digits import Digits, TinyCNN, load_digits
 
 from ._util import lrkit, png_size
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
 
 def batches(x: torch.Tensor, y: torch.Tensor, size: int, gen: torch.Generator) -> Any:
     order = torch.randperm(x.shape[0], generator=gen)
@@ -162,12 +160,7 @@ def test_find_lr_cli(tmp_path: Path) -> None:
     q = lrkit("find-lr", "--num-steps", "40", "-q", "-o", "curve.png", cwd=tmp_path)
     assert q.returncode == 2
     assert "--force" in q.stderr
-    # the user's task, by file path (the example's horizon: --task-arg steps=120)
-    e = lrkit("find-lr", "--task", f"{EXAMPLES / 'my_task.py'}:make", "--task-arg", "steps=120",
-              "--num-steps", "30", "--end-lr", "10", "-q", cwd=tmp_path)
-    assert e.returncode == 0, e.stderr
-    assert e.stdout.strip().startswith("onecycle(peak=")
-    assert e.stdout.strip().endswith("over 120")
+    # the user's task by file path: tests/cli/test_compare.py runs the README's command
     bad = lrkit("find-lr", "--task", "nowhere_xyz:make", "-q", cwd=tmp_path)
     assert bad.returncode == 2
     assert len(bad.stderr.strip().splitlines()) == 1

@@ -8,6 +8,17 @@ from lrkit.tasks.base import check_run, check_task
 from lrkit.tasks.digits import Digits, load_digits
 
 
+def test_the_data_is_scikit_learns_digits() -> None:
+    from sklearn.datasets import load_digits as sk_digits
+
+    from lrkit.tasks.digits import _raw_digits
+
+    images, target = _raw_digits()
+    ref = sk_digits()
+    assert (images == ref.images).all()
+    assert (target == ref.target).all()
+
+
 def test_split_and_horizon() -> None:
     data = load_digits()
     assert data.n_train == 1438

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from typing import Any
@@ -308,3 +309,30 @@ def test_bad_step_and_field_arguments() -> None:
         sched.lr_at(1.5)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"field='alpha' is invalid"):
         sched.values_at(0, "alpha")
+
+
+def test_lr_scale_under_one_schedule_is_refused_not_ignored() -> None:
+    # timm's layer-wise decay puts lr_scale in the groups; one shared schedule would drop it
+    from lrkit.convert import from_timm
+
+    head, body = torch.zeros(1, requires_grad=True), torch.zeros(1, requires_grad=True)
+    opt = torch.optim.AdamW([{"params": [head]}, {"params": [body], "lr_scale": 0.5}], lr=3e-5)
+    before = copy.deepcopy(opt.state_dict())
+    with pytest.raises(ConfigError, match=r"param_groups\[1\]\['lr_scale'\]=0.5.*from_timm"):
+        LRScheduler(opt, Cosine(100))
+    assert opt.state_dict() == before  # the failed constructor changed nothing
+    LRScheduler(opt, from_timm("cosine", num_epochs=10, optimizer=opt))  # per group: applied
+    assert [g["lr"] for g in opt.param_groups] == [3e-5, 1.5e-5]
+
+
+def test_scheduling_an_optimizer_that_reads_the_rate_differently_warns() -> None:
+    from lrkit.inspect import ScheduleAdviceWarning
+
+    p = torch.zeros(3, requires_grad=True)
+    with pytest.warns(ScheduleAdviceWarning, match="initial step size"):
+        LRScheduler(torch.optim.Rprop([p], lr=0.01), Cosine(100))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # plain SGD: nothing to say
+        LRScheduler(torch.optim.SGD([p], lr=0.01), Cosine(100))

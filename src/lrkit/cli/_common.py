@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
@@ -33,7 +32,21 @@ class UsageError(Exception):
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line naming the problem and where to get help."""
+    """argparse, but a usage error is one line naming the problem and where to get help.
+
+    ``examples``: command lines shown at the end of ``--help``, one per line and unwrapped,
+    so that each can be copied as is (a test runs every one of them).
+    """
+
+    def __init__(self, *args: Any, examples: Sequence[str] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.examples = tuple(examples)
+
+    def format_help(self) -> str:
+        text = super().format_help()
+        if not self.examples:
+            return text
+        return text + "\nexamples:\n" + "".join(f"  {e}\n" for e in self.examples)
 
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
@@ -89,7 +102,8 @@ def add_range_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--steps-per-epoch", type=positive_int("steps-per-epoch"), metavar="S",
-        help="optimizer updates per epoch (with --epochs; also puts epochs on the x axis)",
+        help="optimizer updates per epoch: for --epochs and for 'N epochs' in a spec "
+        "(also puts epochs on the x axis)",
     )
     g.add_argument(
         "--base-lr", type=positive_float("base-lr"), default=1.0, metavar="LR",
@@ -103,27 +117,26 @@ def add_output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but results/paths")
 
 
-def load_spec(text: str, total_steps: int | None) -> Any:
-    """Parse a spec string, or a ``.json``/``.yaml``/``.yml`` file holding the dict form."""
-    from lrkit.spec import parse
+def load_spec(text: str, total_steps: int | None, steps_per_epoch: int | None = None) -> Any:
+    """Parse a spec string, or a ``.json``/``.yaml``/``.yml`` file holding the dict form
+    (read with :func:`lrkit.spec.load_json` / :func:`~lrkit.spec.load_yaml`, which check
+    size and nesting before parsing)."""
+    from lrkit.errors import SpecError
+    from lrkit.spec import load_json, load_yaml, parse
+    from lrkit.spec._text import MAX_DOCUMENT
 
-    source: Any = text
     path = Path(text)
-    if path.suffix.lower() in (".json", ".yaml", ".yml") and path.is_file():
-        raw = path.read_text()
-        if path.suffix.lower() == ".json":
-            try:
-                source = json.loads(raw)
-            except json.JSONDecodeError as e:
-                raise UsageError(f"{text}: not valid JSON: {e}") from None
-        else:
-            import yaml
-
-            try:
-                source = yaml.safe_load(raw)
-            except yaml.YAMLError as e:
-                raise UsageError(f"{text}: not valid YAML: {str(e).splitlines()[0]}") from None
-    return parse(source, total_steps=total_steps)
+    suffix = path.suffix.lower()
+    if suffix in (".json", ".yaml", ".yml") and path.is_file():
+        if path.stat().st_size > 4 * MAX_DOCUMENT:  # before reading it
+            raise UsageError(f"{text}: file too large for a spec ({path.stat().st_size} bytes)")
+        raw = path.read_bytes()
+        load = load_json if suffix == ".json" else load_yaml
+        try:
+            return load(raw, total_steps, steps_per_epoch=steps_per_epoch)
+        except SpecError as e:
+            raise SpecError(f"{text}: {e}") from None
+    return parse(text, total_steps=total_steps, steps_per_epoch=steps_per_epoch)
 
 
 def requested_steps(args: argparse.Namespace) -> int | None:
@@ -140,13 +153,22 @@ def requested_steps(args: argparse.Namespace) -> int | None:
     return int(args.steps) if args.steps is not None else None
 
 
-def step_range(schedules: list[Any], specs: list[str], requested: int | None) -> int:
-    """The number of updates N to cover: requested, else the longest horizon."""
+def step_range(
+    schedules: list[Any], specs: list[str], requested: int | None,
+    steps_per_epoch: int | None = None,
+) -> int:
+    """The number of updates N to cover: requested, else the longest horizon (a spec's own
+    ``over N`` counts as its horizon: ``step(30) over 100`` never settles but asks for 100)."""
+    from lrkit.spec import declared_total
+
     if requested is not None:
         return requested
     horizons = []
     for sched, spec in zip(schedules, specs, strict=False):
         h = sched.horizon
+        over = declared_total(spec, steps_per_epoch=steps_per_epoch)
+        if over is not None:
+            h = over if h is None else max(h, over)
         if h is None or h <= 0:
             raise UsageError(
                 f"spec {spec!r} has no finite horizon: give --steps N "

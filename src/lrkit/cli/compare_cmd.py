@@ -11,7 +11,10 @@ from typing import Any
 
 from lrkit.cli._common import UsageError, add_output_options, new_folder, positive_int
 
-__all__ = ["add_parser", "add_task_options", "task_from_args"]
+__all__ = ["SUMMARY", "add_parser", "add_task_options", "task_from_args"]
+
+# the line in 'lrkit --help'
+SUMMARY = "train a task under several schedules, optimizers and seeds; write a report"
 
 
 def _csv_list(text: str) -> list[str]:
@@ -65,7 +68,7 @@ def add_parser(sub: Any, parent: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser(
         "compare", parents=[parent],
-        help="train a task under several schedules, optimizers and seeds; write a report",
+        help=SUMMARY,
         description="Train a task (default: a small CNN on scikit-learn's 8x8 digits, no "
         "download; or your own model: --task module:factory) under several schedules and "
         "optimizers, each with several seeds, in parallel worker processes (or on Ray), and "
@@ -75,9 +78,12 @@ def add_parser(sub: Any, parent: argparse.ArgumentParser) -> None:
         "run). Fixed seeds give identical numbers run to run and for any number of workers. "
         "Ctrl-C keeps the finished runs and writes a partial report. Under torchrun runs use "
         "DistributedDataParallel one after another; only rank 0 writes.",
-        epilog="lrkit's schedules: " + ", ".join(PRESETS) + " (see --list). "
-        "Example: lrkit compare --schedules setr,onecycle --schedule 'fast=onecycle over 100' "
-        "--optimizers adamw --epochs 3 -o out",
+        epilog="lrkit's schedules: " + ", ".join(PRESETS) + " (see --list).",
+        examples=[
+            "lrkit compare --schedules setr,onecycle --schedule 'fast=onecycle over 100' "
+            "--optimizers adamw --epochs 3 --seeds 0 -o out",
+            "lrkit compare --list",
+        ],
     )
     add_task_options(p)
     p.add_argument(

@@ -16,7 +16,10 @@ from lrkit.cli._common import (
     positive_int,
 )
 
-__all__ = ["add_parser"]
+__all__ = ["SUMMARY", "add_parser"]
+
+# the line in 'lrkit --help'
+SUMMARY = "learning-rate range test on a task"
 
 
 def add_parser(sub: Any, parent: argparse.ArgumentParser) -> None:
@@ -25,14 +28,19 @@ def add_parser(sub: Any, parent: argparse.ArgumentParser) -> None:
     from lrkit.study.findlr import METHODS
 
     p = sub.add_parser(
-        "find-lr", parents=[parent], help="learning-rate range test on a task",
+        "find-lr", parents=[parent], help=SUMMARY,
         description="Raise the learning rate step by step (exponential or linear ramp) while "
         "training a task (default: the built-in digits CNN; yours with --task "
         "module:factory), smooth the loss, stop on divergence, and suggest "
         "rates (valley, steepest descent, min-loss/10). Model and optimizer are restored "
         "afterwards. Prints the spec of a one-cycle or poly schedule peaking at the "
         "suggestion for the task's horizon. From Python: lrkit.study.range_test(task) or "
-        "range_test(model, optimizer, loader).",
+        "range_test(model, optimizer, loader) (docs/howto/range_test.md).",
+        examples=[
+            "lrkit find-lr --num-steps 40 -o range.png",
+            "lrkit find-lr --optimizer sgd --schedule poly --epochs 5 --num-steps 40 "
+            "--json range.json",
+        ],
     )
     add_task_options(p)
     p.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="adamw",

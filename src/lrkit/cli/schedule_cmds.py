@@ -27,7 +27,9 @@ __all__ = ["add_parsers"]
 
 SPEC_HELP = (
     "a schedule spec, e.g. \"warmup(1500) then poly(power=0.9, end=1e-5) over 160000\" "
-    "(0.1x = relative to the base rate), or a .json/.yaml file with its dict form"
+    "(0.1x = relative to the base rate; step counts may be '10%%' of the total or 'N epochs' "
+    "with --steps-per-epoch), or a .json/.yaml file with its dict form; the language: "
+    "docs/spec.md"
 )
 
 
@@ -36,6 +38,13 @@ def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
         "plot", parents=[parent], help="draw schedules to a PNG/SVG file and the terminal",
         description="Draw one or more schedules (rate against step) to a PNG or SVG file and "
         "as text in the terminal, marking the end of warmup, the peak and the final value.",
+        examples=[
+            "lrkit plot 'warmup(100) then cosine over 1000' -o cosine.png",
+            "lrkit plot 'onecycle over 1000' 'warmup(50) then poly(power=0.9) over 1000' "
+            "--label onecycle --label poly --base-lr 0.01 --log -o two.svg",
+            "lrkit plot 'step(30, gamma=0.1)' --epochs 90 --steps-per-epoch 10 --no-terminal "
+            "-o step.png",
+        ],
     )
     p.add_argument("specs", nargs="+", metavar="SPEC", help=SPEC_HELP)
     add_range_options(p)
@@ -58,6 +67,10 @@ def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
         "show", parents=[parent], help="key facts of a schedule and its dict form",
         description="Print the key facts of a schedule (value at start, end of warmup, peak, "
         "milestones, end; total steps) as a table, and its dict form.",
+        examples=[
+            "lrkit show 'warmup(1500) then poly(power=0.9, end=1e-5) over 160000' --base-lr 0.01",
+            "lrkit show 'cosine(end=0.1x)' --epochs 10 --steps-per-epoch 100 --format json",
+        ],
     )
     s.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     add_range_options(s)
@@ -69,6 +82,10 @@ def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
         "export", parents=[parent], help="the values at every step as CSV or JSON",
         description="Write the schedule's value at steps 0..N (vectorized evaluation) as CSV "
         "(columns step, epoch when --steps-per-epoch is given, lr) or JSON.",
+        examples=[
+            "lrkit export 'warmup(10) then cosine over 100' -o cosine.csv",
+            "lrkit export 'onecycle over 50' --base-lr 0.1 --format json",
+        ],
     )
     e.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     add_range_options(e)
@@ -82,8 +99,9 @@ def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
 
 def _evaluate(args: argparse.Namespace, specs: list[str]) -> tuple[list[Any], int, np.ndarray]:
     n_req = requested_steps(args)
-    schedules = [load_spec(s, n_req) for s in specs]
-    n = step_range(schedules, specs, n_req)
+    spe = args.steps_per_epoch
+    schedules = [load_spec(s, n_req, spe) for s in specs]
+    n = step_range(schedules, specs, n_req, spe)
     return schedules, n, np.arange(n + 1, dtype=np.float64)
 
 

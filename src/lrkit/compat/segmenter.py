@@ -55,21 +55,18 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import functools
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch.optim.lr_scheduler import LRScheduler
-
-from lrkit._validate import bad, check_int, check_number
-from lrkit.errors import ConfigError, StateError
+from lrkit._validate import MAX_INT, bad, check_int, check_number
 from lrkit.schedules._ops import Array, Ops
 from lrkit.schedules.base import Rel, Schedule, Value, check_value, resolve
 from lrkit.schedules.combine import Hold, Join, Staircase
 from lrkit.schedules.polynomial import Constant
 
-__all__ = ["PolynomialLR", "SegmenterPoly", "segmenter_schedule"]
+__all__ = ["PolynomialLR", "Segmenter", "SegmenterPoly", "segmenter_schedule"]
 
 
 class _PythonOps(Ops):
@@ -208,8 +205,8 @@ def _config(
 ) -> tuple[int, int, int, float, float]:
     """Validate Segmenter's arguments; ``iter_*`` are truncated with ``int()`` as it does."""
     s = check_int("step_size", step_size, low=1)
-    m_raw = check_number("iter_max", iter_max, low=1.0)
-    w_raw = check_number("iter_warmup", iter_warmup, low=0.0)
+    m_raw = check_number("iter_max", iter_max, low=1.0, high=float(MAX_INT))
+    w_raw = check_number("iter_warmup", iter_warmup, low=0.0, high=float(MAX_INT))
     m, w = int(m_raw), int(w_raw)
     if w > m:
         raise bad("iter_warmup", iter_warmup, f"a number <= iter_max={m} after int()")
@@ -259,184 +256,93 @@ def segmenter_schedule(
     start=min_lr, mode="overlap")`` apart from the step-0 and ``step_size`` quirks.
     """
     s, w, m, p, lo = _config(step_size, iter_warmup, iter_max, power, min_lr)
+    return _compose(s, w, m, p, lo, Rel(1.0))
+
+
+def _compose(s: int, w: int, m: int, p: float, end: Value, peak: Value) -> Schedule:
     if s > m:
-        return Constant(Rel(1.0))
-    curve = SegmenterPoly(total_steps=m, power=p, warmup_steps=w, peak=Rel(1.0), end=lo)
+        return Constant(peak)
+    curve = SegmenterPoly(total_steps=m, power=p, warmup_steps=w, peak=peak, end=end)
     decay = Hold(Staircase(curve, step_size=s), after=m)
-    return Join((Constant(Rel(1.0)), decay), boundaries=(s,), local=False)
+    return Join((Constant(peak), decay), boundaries=(s,), local=False)
 
 
-_CONFIG_KEYS = ("step_size", "iter_warmup", "iter_max", "power", "min_lr")
-_CACHE_KEYS = ("_schedule", "_bound")
-#: entries torch's LRScheduler.state_dict() holds in some versions
-_TORCH_KEYS = ("verbose", "_is_initial", "_get_lr_called_within_step", "_step_count", "_last_lr")
+@dataclasses.dataclass(frozen=True)
+class Segmenter(Schedule):
+    r"""Segmenter's whole ``PolynomialLR`` sequence as one schedule kind (spec ``segmenter``).
 
-
-def _same(saved: Any, current: Any) -> bool:
-    try:
-        return bool(saved == current)
-    except Exception:  # e.g. an array: ambiguous truth value
-        return False
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-class PolynomialLR(LRScheduler):
-    r"""Drop-in for Segmenter's ``PolynomialLR``: the same rates, bit for bit, in closed form.
-
-    Rate at step :math:`k` (see :mod:`lrkit.compat.segmenter` for the formula and quirks) is
-    ``segmenter_schedule(...)(k, base=group's initial lr)``, evaluated in Python floats.
-    Step it once per optimizer update, after ``optimizer.step()``, with :meth:`step_update`
-    (as Segmenter's engine does) or :meth:`step`.
-
-    Differences from the original, all for configurations or uses it gets wrong:
-
-    - invalid arguments raise :class:`~lrkit.errors.ConfigError` naming the parameter
-      (``iter_max < 1``, ``iter_warmup > iter_max``, ``step_size`` not an integer >= 1,
-      ``power <= 0``, negative or non-finite values) instead of later producing negative or
-      complex rates or ``ZeroDivisionError``;
-    - the rate depends only on the step, never on ``group["lr"]``: :meth:`load_state_dict`
-      alone restores the exact rate (it writes it into the optimizer), so resuming does not
-      depend on also restoring the optimizer, and ``step(epoch)`` is exact;
-    - step 0 uses the group's ``initial_lr`` (the base rate), which only differs from the
-      original's ``group["lr"]`` if another scheduler set ``initial_lr`` earlier;
-    - :meth:`state_dict` holds plain values only (``torch.load(weights_only=True)`` works) and
-      loading a state saved with a different configuration raises
-      :class:`~lrkit.errors.StateError` (the original silently adopted it).
-
-    ``last_epoch`` keeps torch's meaning: ``-1`` starts; ``k >= 0`` needs ``initial_lr`` in
-    every group (``KeyError`` otherwise) and makes the constructor's step go to ``k + 1``.
+    The rates of :func:`segmenter_schedule` (formula in :mod:`lrkit.compat.segmenter`), with
+    lrkit's names for Segmenter's arguments, so that it has a spec form that parses:
+    ``segmenter(160000, power=0.9, end=1e-5)`` or ``segmenter(power=0.9, end=1e-5) over
+    160000``.
 
     Args:
-        optimizer: the wrapped optimizer.
-        step_size, iter_warmup, iter_max, power, min_lr: as :func:`segmenter_schedule`.
-        last_epoch: the index of the last step taken (``-1``: start).
+        total_steps: ``iter_max``, the decay horizon :math:`M` (an integer >= 1; includes
+            the warmup).
+        power: ``power``, :math:`p` (> 0; default 0.9, Segmenter's ``poly_power``).
+        warmup_steps: ``iter_warmup``, :math:`W` (an integer in ``[0, total_steps]``).
+        end: ``min_lr``, the floor :math:`m` (absolute, default 0).
+        step_size: ``step_size``, update the rate every ``step_size`` steps (integer >= 1).
+        peak: the base rate (default: the group's own, as Segmenter).
+
+    Raises:
+        ConfigError: a value outside those ranges, naming the parameter.
 
     Example:
-        >>> import torch
-        >>> opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
-        >>> sched = PolynomialLR(opt, step_size=1, iter_warmup=2, iter_max=4, power=1.0)
-        >>> rates = [opt.param_groups[0]["lr"]]
-        >>> for k in range(1, 6):
-        ...     opt.step()
-        ...     sched.step_update(num_updates=k)
-        ...     rates.append(opt.param_groups[0]["lr"])
-        >>> rates
+        >>> s = Segmenter(total_steps=4, power=1.0, warmup_steps=2)
+        >>> [s(k, base=0.1) for k in range(6)]
         [0.1, 0.025, 0.05, 0.025, 0.0, 0.0]
+
+    Equivalent: ``segm.optim.scheduler.PolynomialLR(opt, step_size, iter_warmup=W,
+    iter_max=M, power=p, min_lr=m)``; the drop-in :class:`PolynomialLR` steps it bit for bit.
     """
 
-    def __init__(
-        self,
-        optimizer: torch.optim.Optimizer,
-        step_size: int,
-        iter_warmup: float,
-        iter_max: float,
-        power: float,
-        min_lr: float = 0,
-        last_epoch: int = -1,
-    ) -> None:
-        s, w, m, p, lo = _config(step_size, iter_warmup, iter_max, power, min_lr)
-        self.step_size = s
-        self.iter_warmup = w
-        self.iter_max = m
-        self.power = p
-        self.min_lr = lo
-        self._schedule = segmenter_schedule(s, w, m, p, lo)
-        self._bound: dict[float, Schedule] = {}
-        # the first rates, checked before torch's constructor records initial_lr and steps
-        start = check_int("last_epoch", last_epoch, low=-1) + 1
-        for i, group in enumerate(getattr(optimizer, "param_groups", [])):
-            base = group.get("initial_lr", group.get("lr")) if start == 0 \
-                else group.get("initial_lr")
-            if base is not None:  # (torch raises its KeyError for a missing initial_lr)
-                try:
-                    self.rate(start, float(base))
-                except (TypeError, ValueError, OverflowError, RuntimeError):
-                    raise bad(f"param_groups[{i}]['lr']", base,
-                              "a finite number >= 0") from None
-        super().__init__(optimizer, last_epoch)
+    kind = "segmenter"
+    total_steps: int
+    power: float = 0.9
+    warmup_steps: int = 0
+    end: Value = 0.0
+    step_size: int = 1
+    peak: Value = Rel(1.0)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        total = check_int("total_steps", self.total_steps, low=1)
+        warmup = check_int("warmup_steps", self.warmup_steps, low=0)
+        if warmup > total:
+            raise bad("warmup_steps", self.warmup_steps, f"at most total_steps={total}")
+        set_(self, "total_steps", total)
+        set_(self, "warmup_steps", warmup)
+        set_(self, "step_size", check_int("step_size", self.step_size, low=1))
+        set_(self, "power", check_number("power", self.power, low=0, low_open=True))
+        set_(self, "end", check_value("end", self.end))
+        set_(self, "peak", check_value("peak", self.peak))
+
+    @functools.cached_property
+    def _inner(self) -> Schedule:
+        return _compose(self.step_size, self.warmup_steps, self.total_steps, self.power,
+                        self.end, self.peak)
+
+    def _eval(self, t: Array, ops: Ops) -> Array:
+        return self._inner._eval(t, ops)
 
     @property
-    def schedule(self) -> Schedule:
-        """The closed-form schedule (relative to each group's base rate)."""
-        return self._schedule
+    def horizon(self) -> float | None:
+        return self._inner.horizon
 
-    def rate(self, step: int, base: float) -> float:
-        """The rate at ``step`` for a group whose base rate is ``base`` (Python floats)."""
-        k = check_int("step", step, low=0)
-        base = float(base)
-        bound = self._bound.get(base)
-        if bound is None:
-            bound = self._bound[base] = self._schedule.bind(base)
-        return float(bound._eval(float(k), _PYTHON))
+    def milestones(self) -> dict[str, float]:
+        return {"warmup_end": float(self.warmup_steps)} if self.warmup_steps else {}
 
-    def get_lr(self) -> list[float | torch.Tensor]:
-        """The rates for the current step ``last_epoch``, one per parameter group."""
-        return [self.rate(self.last_epoch, float(b)) for b in self.base_lrs]
 
-    _get_closed_form_lr = get_lr
+if TYPE_CHECKING:
+    from lrkit.compat._segmenter_torch import PolynomialLR
 
-    def step(self, epoch: int | None = None) -> None:
-        """One step (``epoch=None``), or go to step ``epoch`` (torch's deprecated form, here
-        exact). The rates are computed first: a call that raises changes nothing."""
-        target = self.last_epoch + 1 if epoch is None else check_int("epoch", epoch, low=0)
-        for b in self.base_lrs:
-            self.rate(target, float(b))
-        super().step(epoch if epoch is None else target)
 
-    def step_update(self, num_updates: int) -> None:
-        """Segmenter's entry point: one step per optimizer update (``num_updates`` unused)."""
-        self.step()
+def __getattr__(name: str) -> Any:
+    # the torch drop-in lives apart so that the schedule (and the spec registry, which
+    # scans this module) never import torch
+    if name == "PolynomialLR":
+        from lrkit.compat._segmenter_torch import PolynomialLR
 
-    def state_dict(self) -> dict[str, Any]:
-        """The torch scheduler state (plain values), without the schedule object."""
-        return {k: v for k, v in super().state_dict().items() if k not in _CACHE_KEYS}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Load a state (also one saved by Segmenter's class) and apply its rate to the groups.
-
-        Raises:
-            StateError: the state was saved with a different configuration, or with another
-                number of parameter groups, or holds an entry that is not valid (a key that
-                is not scheduler state, a step that is not an integer >= 0, a base rate that
-                is not a finite number >= 0). Nothing is changed then.
-        """
-        if not isinstance(state_dict, dict):
-            raise StateError(f"state_dict={type(state_dict).__name__} is invalid: expected a dict")
-        known = {*self.state_dict(), *_TORCH_KEYS}
-        for key, value in state_dict.items():
-            if key not in known:
-                raise StateError(f"state_dict[{key!r}] is invalid: not an entry of this "
-                                 f"scheduler's state ({', '.join(sorted(known))})")
-            if key in _CONFIG_KEYS and not _same(value, getattr(self, key)):
-                raise StateError(
-                    f"{key}={value!r} in the saved state does not match "
-                    f"this scheduler's {key}={getattr(self, key)!r}"
-                )
-        bases = state_dict.get("base_lrs", self.base_lrs)
-        if not isinstance(bases, (list, tuple)) or len(bases) != len(self.optimizer.param_groups):
-            raise StateError(
-                f"base_lrs={_short(bases)} in the saved state is invalid: expected one base rate "
-                f"for each of the optimizer's {len(self.optimizer.param_groups)} parameter groups"
-            )
-        try:
-            step = check_int("last_epoch", state_dict.get("last_epoch", self.last_epoch), low=0)
-            count = check_int("_step_count", state_dict.get("_step_count", 0), low=0)
-            floats = [check_number(f"base_lrs[{i}]", b, low=0.0) for i, b in enumerate(bases)]
-            rates = [self.rate(step, b) for b in floats]
-        except ConfigError as exc:
-            raise StateError(f"the saved state is invalid: {exc}") from None
-        # only the checked entries: the configuration is equal, torch's flags are transient
-        # and _last_lr is recomputed
-        super().load_state_dict({"last_epoch": step, "base_lrs": floats,
-                                 **({"_step_count": count} if "_step_count" in state_dict
-                                    else {})})
-        for group, lr in zip(self.optimizer.param_groups, rates, strict=True):
-            if isinstance(group["lr"], torch.Tensor):
-                group["lr"].fill_(lr)
-            else:
-                group["lr"] = lr
-        self._last_lr = list[float | torch.Tensor](rates)
+        return PolynomialLR
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

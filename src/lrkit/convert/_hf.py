@@ -19,6 +19,7 @@ from lrkit.schedules import (
     Rel,
     Repeat,
     Schedule,
+    Shift,
     Value,
     Warmup,
 )
@@ -81,8 +82,7 @@ def from_hf(
     Raises:
         ConfigError: an unknown name, a missing or bad argument, an argument the name does
             not take, or a shape lrkit cannot express exactly (``num_cycles != 0.5`` for
-            ``warmup_stable_decay``, ``warmup_type="1-sqrt"``,
-            ``cosine_warmup_with_min_lr`` with ``num_warmup_steps=0``).
+            ``warmup_stable_decay``, ``warmup_type="1-sqrt"``).
 
     Example:
         >>> from_hf("cosine", num_warmup_steps=10, num_training_steps=110)
@@ -157,14 +157,13 @@ def _cosine_warmup_min_lr(
 ) -> Schedule:
     """HF's ``cosine_warmup_with_min_lr``: the warmup reaches the base rate at its last step
     ``w - 1`` (``(t + 1) / w``, or ``r + (1 - r) t / (w - 1)`` with ``warmup_lr_rate=r``),
-    and the cosine starts one step early, at ``w - 1`` (progress ``(t - w + 1) / rest``)."""
+    and the cosine starts one step early, at ``w - 1`` (progress ``(t - w + 1) / rest``);
+    without warmup it starts one step in (progress ``(t + 1) / rest`` at step ``t``)."""
     name = "cosine_warmup_with_min_lr"
     _unexpected(name, kwargs, ("num_cycles", "min_lr", "min_lr_rate", "warmup_lr_rate"))
     cos = _cosine_waves(rest, kwargs.get("num_cycles", 0.5), _floor(kwargs, lr))
     if w == 0:
-        raise bad("num_warmup_steps", 0, f"an integer >= 1 for {name!r} (without warmup HF "
-                  "starts its cosine one step in, at progress 1 / num_training_steps, which "
-                  "lrkit does not express; 'cosine_with_min_lr' starts it at progress 0)")
+        return Shift(cos, by=1.0)
     r = kwargs.get("warmup_lr_rate")
     start = Rel(1.0 / w) if r is None else Rel(check_number("warmup_lr_rate", r, low=0.0))
     if w == 1 and r is not None:  # step 0 at r, the cosine from step 1 at progress 1 / rest

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lrkit._validate import bad, check_int, check_number
-from lrkit.errors import ConfigError
+from lrkit.convert._torch import one_cycle_phases
 from lrkit.schedules import (
     Constant,
     Cosine,
@@ -258,15 +258,23 @@ def _one(
         anneal = raw.get("anneal_strategy", "cos")
         if anneal not in ("cos", "linear"):
             raise bad(f"{path}.anneal_strategy", anneal, "'cos' or 'linear'")
-        try:
-            s = OneCycle(total, _num(raw, "eta_max", path, None, low=0, low_open=True), pct,
-                         _num(raw, "div_factor", path, 25.0, low=0, low_open=True),
-                         _num(raw, "final_div_factor", path, 1e4, low=0, low_open=True),
-                         anneal, bool(raw.get("three_phase", False)))
-        except ConfigError as e:  # the phases: name the user's entry, not OneCycle's field
-            raise bad(f"{path}.pct_start", pct, "a rise of more than one step "
-                      f"(pct_start * total_steps > 1, here {pct * total:g}): lrkit does not "
-                      "reproduce a one-cycle without a rise; use a larger pct_start") from e
+        peak = _num(raw, "eta_max", path, None, low=0, low_open=True)
+        div = _num(raw, "div_factor", path, 25.0, low=0, low_open=True)
+        final_div = _num(raw, "final_div_factor", path, 1e4, low=0, low_open=True)
+        three = bool(raw.get("three_phase", False))
+        # mmengine's phase ends and values (as torch's OneCycleLR)
+        ends = [float(pct * total) - 1, float(2 * pct * total) - 2, total - 1.0] if three \
+            else [float(pct * total) - 1, total - 1.0]
+        if ends[0] == 0:
+            raise bad(f"{path}.pct_start", pct, "pct_start * total_steps != 1 (the rise would "
+                      "end at step 0, where mmengine divides by zero)")
+        if ends[0] > 0 and all(a < b for a, b in itertools.pairwise(ends)):
+            s = OneCycle(total, peak, pct, div, final_div, anneal, three)
+        else:  # no rise, or an empty phase after it: the phases as mmengine runs them
+            first = peak / div
+            values = [first, peak, first, first / final_div] if three else \
+                [first, peak, first / final_div]
+            s = one_cycle_phases(ends, values, anneal)
     # past T_max + 1 mmengine's chainable cosine adds a step of the base rate: no factor
     mult_form = _multiplicative(kind, raw) and not isinstance(s, Repeat)
     if math.isfinite(span) and kind not in ("LinearLR", "ConstantLR", "PolyLR"):

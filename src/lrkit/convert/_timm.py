@@ -8,11 +8,14 @@ from typing import Any, overload
 from lrkit._validate import bad, check_choice, check_int, check_number
 from lrkit.schedules import (
     WSD,
+    Clamp,
     Constant,
     Cosine,
     CosineRestarts,
+    ExpDecay,
     InverseSqrt,
     Join,
+    Lerp,
     Linear,
     MultiStep,
     Plateau,
@@ -33,7 +36,11 @@ __all__ = ["TIMM_SCHEDS", "from_timm"]
 
 TIMM_SCHEDS = ("cosine", "tanh", "step", "multistep", "plateau", "poly", "wsd", "rsqrt",
                "constant", "none")
-_WSD_DECAYS = {"linear": "linear", "cosine": "cosine", "1-sqrt": "1-sqrt", "power": "1-sqrt"}
+# timm's decay_fn -> lrkit's shape ('power' with create_scheduler_v2's decay_power=0.5 is
+# 1 - sqrt; 'exp' with its decay_ratio=0.1 is ExpDecay(ratio=0.1))
+_WSD_DECAYS = {"linear": "linear", "cosine": "cosine", "1-sqrt": "1-sqrt", "power": "1-sqrt",
+               "exp": "exp"}
+_TIMM_DECAY_RATIO = 0.1
 
 
 @overload
@@ -102,10 +109,14 @@ def from_timm(
       to ``min_lr`` over ``num_epochs``. ``constant``: the base rate after the warmup.
       ``none``: timm returns no scheduler, the optimizer's rate stays (``Constant()``).
     - ``wsd``: stable at the base rate, then ``decay_fn`` (default ``1-sqrt``; ``linear``,
-      ``cosine``, ``power``) to ``min_lr`` over the last ``decay_epochs`` (default 0.2: a
-      value in ``(0, 1)`` is a fraction) of the stable + decay length. ``rsqrt``: the
+      ``cosine``, ``power``, ``exp``: :class:`~lrkit.ExpDecay` with timm's ratio 0.1) to
+      ``min_lr`` over the last ``decay_epochs`` (default 0.2: a value in ``(0, 1)`` is a
+      fraction) of the stable + decay length. ``rsqrt``: the
       stable phase is ``base / sqrt(1 + t / stable_timescale)`` (default timescale: the
-      warmup length), multiplied by the decay (default ``linear``); ``min_lr`` must be 0.
+      warmup length), decayed (default ``linear``) towards ``min_lr``. As timm, after the
+      warmup the stable value is floored at ``min_lr`` (:class:`~lrkit.Clamp`; for
+      ``wsd`` this matters in a group whose base rate is below ``min_lr``: it runs at
+      ``min_lr``), and the decay pulls it to ``min_lr`` (:class:`~lrkit.Lerp`).
     - ``plateau``: :class:`~lrkit.Plateau` on the metric (``mode`` ``plateau_mode``, factor
       ``decay_rate``, patience ``patience_epochs``). With ``updates_per_epoch=U`` it
       decides every ``U`` updates (``every=U``): call ``scheduler.step()`` after each
@@ -125,8 +136,8 @@ def from_timm(
             perturbations have no closed form), ``k_decay != 1`` with several cycles,
             ``cycle_limit < 1`` (timm: ``lr_min`` throughout), cycles
             for ``poly``, a warmup for ``plateau``, ``step_on_epochs=False`` without
-            ``updates_per_epoch`` or with ``plateau``, ``decay_fn="exp"`` or a callable,
-            ``rsqrt`` with ``min_lr > 0``, a bad value, or an unknown argument.
+            ``updates_per_epoch`` or with ``plateau``, a callable ``decay_fn``, a bad
+            value, or an unknown argument.
 
     Example:
         >>> s = from_timm("cosine", num_epochs=10, warmup_epochs=2, warmup_lr=0.0)
@@ -264,25 +275,41 @@ def _wsd(
                   f"{'' if prefix else ' - warmup_epochs'}; it rounds to {decay})")
     fn = decay_fn or ("linear" if sched == "rsqrt" else "1-sqrt")
     if fn not in _WSD_DECAYS:
-        raise bad("decay_fn", decay_fn, "'linear', '1-sqrt', 'cosine' or 'power' (timm's "
-                  "'exp' decay is not expressible: use 'cosine' or an lrkit schedule)")
+        allowed = "'linear', '1-sqrt', 'cosine', 'power' or 'exp'"
+        if callable(fn):
+            allowed += (" (a callable decay has no lrkit form: build the whole schedule in "
+                        "lrkit, e.g. WSD(..., decay_shape='cosine'))")
+        raise bad("decay_fn", decay_fn, allowed)
     shape = _WSD_DECAYS[fn]
-    if sched == "wsd":
+    # timm: lr = lr_min + (max(base * stable(t), lr_min) - lr_min) * decay(frac), after the
+    # warmup (which is not floored): the stable value is floored at lr_min, and the decay
+    # pulls it towards lr_min
+    body: Schedule
+    if sched == "wsd" and shape != "exp" and not lr_min:
         return WSD(warm + t_sched, warm, decay_steps=decay, end=lr_min, decay_shape=shape,
                    start=start)
-    if lr_min:
-        raise bad("min_lr", lr_min, "0 for sched='rsqrt' (its decay toward a nonzero floor "
-                  "has no lrkit form)")
-    tau = warm if timescale is None else check_number(
-        "stable_timescale", timescale, low=0, low_open=True) * scale
-    if not tau > 0:
-        raise bad("stable_timescale", timescale, "a timescale > 0 (timm: it defaults to the "
-                  "warmup, so give it when warmup_epochs=0)")
-    ends: dict[str, Schedule] = {"linear": Linear(decay, 1.0, 0.0),
-                                 "cosine": Cosine(decay, peak=1.0, end=0.0),
-                                 "1-sqrt": SqrtDecay(decay, peak=1.0, end=0.0)}
-    factor = Join((Constant(1.0), ends[shape]), (t_sched - decay,))
-    body: Schedule = Product((InverseSqrt(tau), factor))
+    if sched == "wsd":  # the floor matters where lr_min is above a group's base rate
+        if shape == "exp":
+            body = Join((Constant(), ExpDecay(decay, _TIMM_DECAY_RATIO, end=lr_min)),
+                        (t_sched - decay,))
+        else:
+            body = WSD(t_sched, 0.0, decay_steps=decay, end=lr_min, decay_shape=shape)
+        if lr_min:
+            body = Clamp(body, low=lr_min)
+    else:
+        tau = warm if timescale is None else check_number(
+            "stable_timescale", timescale, low=0, low_open=True) * scale
+        if not tau > 0:
+            raise bad("stable_timescale", timescale, "a timescale > 0 (timm: it defaults to "
+                      "the warmup, so give it when warmup_epochs=0)")
+        ends: dict[str, Schedule] = {"linear": Linear(decay, 1.0, 0.0),
+                                     "cosine": Cosine(decay, peak=1.0, end=0.0),
+                                     "1-sqrt": SqrtDecay(decay, peak=1.0, end=0.0),
+                                     "exp": ExpDecay(decay, _TIMM_DECAY_RATIO, peak=1.0)}
+        factor = Join((Constant(1.0), ends[shape]), (t_sched - decay,))
+        stable: Schedule = InverseSqrt(tau)
+        body = Product((stable, factor)) if not lr_min else Lerp(
+            Constant(lr_min), Clamp(stable, low=lr_min), factor)
     if warm > 0:
         body = Join((Linear(warm, start, Rel(1.0)), body), (warm,))
     return body

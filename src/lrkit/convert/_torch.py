@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from lrkit._validate import bad, check_int
@@ -11,6 +12,7 @@ from lrkit.schedules import (
     CosineRestarts,
     Cyclic,
     Exponential,
+    Hold,
     Join,
     Linear,
     MultiStep,
@@ -19,11 +21,12 @@ from lrkit.schedules import (
     Poly,
     Rel,
     Schedule,
+    Shift,
     StepDecay,
     Warmup,
 )
 
-__all__ = ["from_torch"]
+__all__ = ["from_torch", "one_cycle_phases"]
 
 def _absolute_types() -> tuple[type, ...]:
     from torch.optim import lr_scheduler as L
@@ -45,7 +48,12 @@ def from_torch(scheduler: Any, *, group: int = 0) -> Schedule:
     (one schedule for all groups); the absolute rates of ``OneCycleLR`` (``max_lr``) and
     ``CyclicLR`` (``base_lr``, ``max_lr``) are read for param group ``group``.
     Step :math:`k` of the result is the rate torch's scheduler sets after :math:`k` calls of
-    ``step()``. Two differences, both where torch's own closed form stops making sense:
+    ``step()``. A ``OneCycleLR`` whose rise ends before step 0 (``pct_start * total_steps
+    < 1``) runs its last phase from the (negative) step where the phase before it ends, as
+    torch does: a :class:`~lrkit.Shift` of that phase; one whose phase after the rise is
+    empty (``pct_start=1``, or a large ``pct_start`` with ``three_phase``) never reaches
+    the phases after it (the value at step ``total_steps - 1`` holds). Two differences,
+    both where torch's own closed form stops making sense:
     ``CosineAnnealingLR`` holds ``eta_min`` after ``T_max`` (torch climbs back up), and
     ``OneCycleLR`` holds its final rate after ``total_steps - 1`` (torch raises).
     ``ReduceLROnPlateau`` becomes :class:`~lrkit.Plateau` (its ``min_lr`` for ``group``):
@@ -60,8 +68,8 @@ def from_torch(scheduler: Any, *, group: int = 0) -> Schedule:
 
     Raises:
         ConfigError: a scheduler without a closed form (``LambdaLR``, ``MultiplicativeLR``,
-            ``ChainedScheduler``), a ``OneCycleLR`` whose rise lasts one step or less,
-            ``CyclicLR`` with a custom ``scale_fn``, or a bad ``group``.
+            ``ChainedScheduler``), ``CyclicLR`` with a custom ``scale_fn``, or a bad
+            ``group``.
 
     Example:
         >>> import torch
@@ -166,15 +174,52 @@ def _leaves(scheduler: Any) -> list[Any]:
     return [scheduler] if kids is None else [x for k in kids for x in _leaves(k)]
 
 
+def one_cycle_phases(ends: list[float], values: list[float], anneal: str) -> Schedule:
+    """torch's (and mmengine's) one-cycle where :class:`~lrkit.OneCycle` does not apply:
+    the rise ends before step 0, or a phase after it is empty. As torch's ``get_lr``, step
+    ``t`` is in the first phase whose end ``ends[i]`` is ``>= t`` (the last phase if none)
+    and anneals ``values[i] -> values[i + 1]`` at fraction ``(t - s) / (ends[i] - s)``,
+    ``s`` the end of the phase before (0 for the first); the value holds from the last end
+    on (torch raises past it).
+
+    - ``ends[0] < 0``: every step is in the last phase, which starts before step 0 (the
+      end of the phase before it): a :class:`~lrkit.Shift` of that phase.
+    - otherwise the phases up to the first one that reaches the last end (the later ones
+      are never used), joined.
+    """
+    last = ends[-1]
+
+    def phase(start: float, end: float, a: float, b: float) -> Schedule:
+        return Cosine(end - start, peak=a, end=b) if anneal == "cos" else Linear(end - start,
+                                                                                   a, b)
+
+    if ends[0] < 0:
+        return Shift(phase(ends[-2], last, values[-2], values[-1]), by=-ends[-2])
+    if ends[0] == 0:  # torch: 0 / 0 at step 0
+        raise bad("pct_start", "pct_start * total_steps = 1", "a product other than 1 (the "
+                  "rise would end at step 0, where torch divides by zero)")
+    k = next(i for i, e in enumerate(ends) if e >= last)
+    starts = [0.0, *ends[:k]]
+    pieces = [phase(s, e, a, b) for s, e, a, b in zip(starts, ends[:k + 1], values, values[1:],
+                                                      strict=False)]
+    return Hold(Join(tuple(pieces), tuple(ends[:k])) if k else pieces[0], after=last)
+
+
 def _one_cycle(sched: Any, g: int) -> Schedule:
     group = sched.optimizer.param_groups[g]
     phases = sched._schedule_phases
     total = sched.total_steps
+    anneal = getattr(sched, "_anneal_func_type", "cos")
+    ends = [float(p["end_step"]) for p in phases]
+    if not (ends[0] > 0 and all(a < b for a, b in itertools.pairwise(ends))):
+        # no rise, or an empty phase after it: torch's phases as it runs them
+        values = [float(group[phases[0]["start_lr"]])]
+        values += [float(group[p["end_lr"]]) for p in phases]
+        return one_cycle_phases(ends, values, anneal)
     peak = float(group["max_lr"])
     div = peak / float(group["initial_lr"])
     final_div = float(group["initial_lr"]) / float(group["min_lr"])
     pct = (phases[0]["end_step"] + 1) / total
-    anneal = getattr(sched, "_anneal_func_type", "cos")
     return OneCycle(total, peak, pct, div, final_div, anneal, len(phases) == 3)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lrkit.inspect.advice import ScheduleAdviceWarning, advice
 from lrkit.inspect.effective import (
     SUPPORTED_OPTIMIZERS,
     NoStatisticsError,
@@ -19,33 +20,44 @@ from lrkit.inspect.effective import (
     effective_rates,
     iter_rates,
     last_update,
+    track,
 )
-from lrkit.inspect.monitor import DEFAULT_EVERY, Monitor, Record
+from lrkit.inspect.layers import LAYER_FIELDS, LayerFlags, flag_layers, layer_matrix
+from lrkit.inspect.monitor import DEFAULT_EVERY, DEFAULT_SAMPLE, Monitor, Record
 from lrkit.inspect.summary import QUANTILES, Histogram, Summarizer, Summary, summarize
 
 __all__ = [
     "DEFAULT_EVERY",
+    "DEFAULT_SAMPLE",
+    "LAYER_FIELDS",
     "QUANTILES",
     "SUPPORTED_OPTIMIZERS",
     "Histogram",
+    "LayerFlags",
     "Monitor",
     "NoStatisticsError",
     "ParamRates",
     "Record",
+    "ScheduleAdviceWarning",
     "Summarizer",
     "Summary",
     "UnsupportedOptimizerError",
+    "advice",
     "effective_rates",
+    "flag_layers",
     "iter_rates",
     "last_update",
+    "layer_matrix",
     "plot_effective_lr",
     "plot_histograms",
+    "plot_layer_heatmap",
     "summarize",
+    "track",
 ]
 
 
 def __getattr__(name: str) -> Any:  # the plotting functions pull in matplotlib: load lazily
-    if name in ("plot_effective_lr", "plot_histograms"):
+    if name in ("plot_effective_lr", "plot_histograms", "plot_layer_heatmap"):
         from lrkit.inspect import plot
 
         return getattr(plot, name)

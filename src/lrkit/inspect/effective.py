@@ -52,8 +52,25 @@ Notes per optimizer (matching torch 2.13's arithmetic):
 * Adagrad: :math:`s` is the ``sum`` accumulator, :math:`\delta` the ``lr_decay``.
 * SGD: the rate is the base rate itself; it needs no statistics, so it is returned even
   before the first step (with momentum the buffer must exist). torch's foreach SGD with
-  nesterov (no weight decay, no maximize) leaves :math:`g + \mu b` in ``param.grad``; lrkit
-  reads it from there in that case (foreach on, or unset on a non-CPU device).
+  nesterov (no weight decay, no maximize) leaves :math:`g + \mu b` in ``param.grad``, with
+  or without ``differentiable``; lrkit reads it from there in that case (foreach on, or unset
+  on a non-CPU device).
+
+**Implementation paths.** torch computes the per-step scalars (bias corrections, step sizes)
+in float64 from a Python step on its default paths, but in the step tensor's dtype (float32)
+on ``capturable`` paths and, for Adam/AdamW (and NAdam's momentum product), under
+``differentiable``. :mod:`lrkit.inspect.rules` repeats each path's scalar arithmetic
+operation by operation, so the rates carry torch's own rounding (``docs/effective_lr.md``
+states the precision per path).
+
+**Complex parameters and sparse gradients.** torch updates a complex parameter as its real
+view (``torch.view_as_real``); so does lrkit: ``rate`` and ``rest`` have the real view's shape
+and :func:`last_update` returns a complex delta. Sparse gradients (Adagrad, SGD) are read
+densified: elements outside the gradient's indices get a zero direction, hence no move.
+
+**Skipped parameters.** A parameter whose ``.grad`` was ``None`` at the last step is left alone
+by torch; :func:`effective_rates` marks it ``skipped`` (its rate is the one its next update
+would get), :func:`last_update` reports a zero change for it, and summaries leave it out.
 
 **When is it exact?** The state holds the statistics *after* the last step, so
 ``effective_rates`` called between ``optimizer.step()`` and ``scheduler.step()`` returns
@@ -70,12 +87,18 @@ nesterov SGD) ``param.grad``, which must not have been zeroed yet; it solves the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+import inspect
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor
+
+from lrkit.inspect.rules import RULES, NoStatisticsError, RuleOut, RuleResult, Scalar, _Ctx
+from lrkit.inspect.rules_more import MORE_RULES, WHOLE_TENSOR_RULES
+from lrkit.inspect.rules_thirdparty import THIRDPARTY_NAMES, thirdparty_rules
+from lrkit.inspect.tracking import _TRACKED, track
 
 __all__ = [
     "SUPPORTED_OPTIMIZERS",
@@ -85,14 +108,8 @@ __all__ = [
     "effective_rates",
     "iter_rates",
     "last_update",
+    "track",
 ]
-
-Scalar = float | Tensor
-
-
-class NoStatisticsError(RuntimeError):
-    """The optimizer has no statistics yet (no ``optimizer.step()`` has been taken)."""
-
 
 class UnsupportedOptimizerError(TypeError):
     """The optimizer's update rule is not one lrkit knows; the message lists those it does."""
@@ -107,12 +124,19 @@ class ParamRates:
         group: index of its parameter group.
         lr: the group's base rate (float or 0-d tensor, as stored in the group).
         rate: per-element effective rate; a 0-d tensor when uniform (SGD, RAdam's SGD phase).
+            For a complex parameter it is over ``torch.view_as_real(param)`` (shape + (2,)),
+            as torch updates real and imaginary parts separately.
         decoupled_decay: :math:`\\eta\\lambda_{\\mathrm{dec}}` (0.0 when none).
         grad_coef: coefficient of the signed, coupled gradient in the direction, or ``None``
             when the direction lives entirely in the state.
         rest: the part of the direction held in the state (``None`` when there is none).
         coupled_decay: the coupled weight decay :math:`\\lambda` that enters :math:`g`.
         sign: ``-1.0`` under ``maximize``, else ``1.0``.
+        skipped: the last ``optimizer.step()`` left this parameter alone (its ``.grad`` was
+            ``None``): ``rate`` is then the rate its *next* update would get, and
+            :func:`last_update` reports a zero change.
+        grad: the gradient as the rule reads it (dense; real view of a complex gradient),
+            or ``None``.
     """
 
     param: Tensor
@@ -124,6 +148,13 @@ class ParamRates:
     rest: Tensor | None
     coupled_decay: float
     sign: float
+    skipped: bool = False
+    grad: Tensor | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    update_fn: Callable[[], Tensor] | None = field(default=None, repr=False)
+    values: Tensor | None = field(default=None, repr=False)
+    take: Callable[[Tensor], Tensor] | None = field(default=None, repr=False)
+    numel: int = 0
 
     @property
     def needs_grad(self) -> bool:
@@ -131,165 +162,70 @@ class ParamRates:
         return self.grad_coef is not None
 
 
-@dataclass(frozen=True)
-class _Ctx:
-    group: dict[str, Any]
-    state: dict[str, Any]
-    param: Tensor
-    lr: Scalar
-    sign: float
-
-
 def _lr(group: dict[str, Any]) -> Scalar:
     lr = group["lr"]
     return lr.detach() if isinstance(lr, Tensor) else float(lr)
 
 
-def _step(state: dict[str, Any]) -> Scalar:
-    """The step count: a Python float for CPU state (as torch itself uses), else a tensor."""
-    step = state["step"]
-    if isinstance(step, Tensor):
-        return float(step) if step.device.type == "cpu" else step.to(torch.float64)
-    return float(step)
+def _real(x: Any) -> Any:
+    return torch.view_as_real(x) if isinstance(x, Tensor) and torch.is_complex(x) else x
 
 
-def _need(state: dict[str, Any], *keys: str) -> None:
-    missing = [k for k in keys if k not in state]
-    if missing:
-        raise NoStatisticsError(f"no statistics yet: optimizer state lacks {missing}")
-    step = state.get("step")
-    if isinstance(step, Tensor) and step.device.type == "cpu" and float(step) == 0.0:
-        raise NoStatisticsError("no statistics yet: step is 0")  # Adagrad's state exists early
+def _local(x: Any) -> Any:
+    """This rank's shard of a DTensor (FSDP2); anything else unchanged."""
+    to_local = getattr(x, "to_local", None)
+    return to_local() if to_local is not None and type(x).__name__ == "DTensor" else x
 
 
-def _adam(c: _Ctx) -> tuple[Tensor, Scalar | None, Tensor | None]:
-    g, s = c.group, c.state
-    _need(s, "step", "exp_avg", "exp_avg_sq")
-    beta1, beta2 = g["betas"]
-    t = _step(s)
-    v = s["max_exp_avg_sq"] if g.get("amsgrad", False) else s["exp_avg_sq"]
-    denom = (v.sqrt() / (1 - beta2**t) ** 0.5).add_(g["eps"])
-    return torch.reciprocal(denom).mul_(c.lr), None, s["exp_avg"] / (1 - beta1**t)
+def _dense_grad(p: Tensor) -> Tensor | None:
+    grad = p.grad
+    if grad is None:
+        return None
+    grad = _local(grad.detach())
+    if grad.is_sparse:
+        grad = grad.to_dense()  # sums duplicate indices, as torch's coalesce() does
+    return torch.view_as_real(grad) if torch.is_complex(grad) else grad
 
 
-def _nadam_mu(beta1: float, k: Scalar, psi: float) -> Scalar:
-    return beta1 * (1.0 - 0.5 * (0.96 ** (k * psi)))
+#: Names of the optimizers whose effective rates lrkit computes (the third-party ones when
+#: their package is installed and imported).
+SUPPORTED_OPTIMIZERS: tuple[str, ...] = (
+    *(f"torch.optim.{k.__name__}" for k in (*RULES, *MORE_RULES)),
+    *THIRDPARTY_NAMES,
+)
 
 
-def _nadam(c: _Ctx) -> tuple[Tensor, Scalar | None, Tensor | None]:
-    g, s = c.group, c.state
-    _need(s, "step", "exp_avg", "exp_avg_sq", "mu_product")
-    beta1, beta2 = g["betas"]
-    t = _step(s)
-    psi = g["momentum_decay"]
-    mu, mu_next = _nadam_mu(beta1, t, psi), _nadam_mu(beta1, t + 1, psi)
-    prod = s["mu_product"]
-    prod = float(prod) if prod.device.type == "cpu" else prod
-    denom = s["exp_avg_sq"].div(1 - beta2**t).sqrt_().add_(g["eps"])
-    rate = torch.reciprocal(denom).mul_(c.lr)
-    rest = s["exp_avg"] * (mu_next / (1.0 - prod * mu_next))
-    return rate, (1.0 - mu) / (1.0 - prod), rest
+def _step_fn(cls: type) -> Any:
+    """The class's own ``step``, unwrapped (torch wraps it with hooks on first use)."""
+    fn = cls.__dict__.get("step")
+    return inspect.unwrap(fn) if fn is not None else None
 
 
-def _radam(c: _Ctx) -> tuple[Tensor, Scalar | None, Tensor | None]:
-    g, s = c.group, c.state
-    _need(s, "step", "exp_avg", "exp_avg_sq")
-    beta1, beta2 = g["betas"]
-    t = _step(s)
-    bc2 = 1 - beta2**t
-    rho_inf = 2 / (1 - beta2) - 1
-    rho_t = rho_inf - 2 * t * (beta2**t) / bc2
-    rest = s["exp_avg"] / (1 - beta1**t)
-    v = s["exp_avg_sq"]
-    if isinstance(rho_t, float) and rho_t <= 5.0:
-        return torch.as_tensor(c.lr, dtype=v.dtype, device=v.device), None, rest
-    rho_c = rho_t.clamp(min=5.0 + 1e-6) if isinstance(rho_t, Tensor) else rho_t
-    rect = ((rho_c - 4) * (rho_c - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_c)) ** 0.5
-    rate = torch.reciprocal(v.sqrt().add_(g["eps"])).mul_(bc2**0.5 * rect).mul_(c.lr)
-    if isinstance(rho_t, Tensor):  # device step: both branches, no host sync
-        rate = torch.where(rho_t > 5.0, rate, torch.as_tensor(c.lr, dtype=v.dtype))
-    return rate, None, rest
-
-
-def _adamax(c: _Ctx) -> tuple[Tensor, Scalar | None, Tensor | None]:
-    g, s = c.group, c.state
-    _need(s, "step", "exp_avg", "exp_inf")
-    beta1 = g["betas"][0]
-    t = _step(s)
-    return torch.reciprocal(s["exp_inf"]).mul_(c.lr), None, s["exp_avg"] / (1 - beta1**t)
-
-
-def _rmsprop(c: _Ctx) -> tuple[Tensor, Scalar | None, Tensor | None]:
-    g, s = c.group, c.state
-    _need(s, "step", "square_avg")
-    v = s["square_avg"]
-    if g["centered"]:
-        _need(s, "grad_avg")
-        v = v.addcmul(s["grad_avg"], s["grad_avg"], value=-1)
-    denom = v.sqrt().add_(g["eps"])
-    rate = torch.reciprocal(denom).mul_(c.lr)
-    if g["momentum"] > 0:
-        _need(s, "momentum_buffer")
-        return rate, None, s["momentum_buffer"] * denom
-    return rate, 1.0, None
-
-
-def _adagrad(c: _Ctx) -> tuple[Tensor, Scalar | None, Tensor | None]:
-    g, s = c.group, c.state
-    _need(s, "step", "sum")
-    clr = c.lr / (1 + (_step(s) - 1) * g["lr_decay"])
-    return torch.reciprocal(s["sum"].sqrt().add_(g["eps"])).mul_(clr), 1.0, None
-
-
-def _sgd(c: _Ctx) -> tuple[Tensor, Scalar | None, Tensor | None]:
-    g, s, p = c.group, c.state, c.param
-    rate = torch.as_tensor(c.lr, dtype=p.dtype, device=p.device)
-    if g["momentum"] == 0:
-        return rate, 1.0, None
-    buf = s.get("momentum_buffer")
-    if buf is None:
-        raise NoStatisticsError("no statistics yet: SGD momentum buffer not created")
-    if g["nesterov"]:
-        if _sgd_overwrites_grad(g, p):
-            if p.grad is None:
-                raise NoStatisticsError("the last update needs param.grad (call before zero_grad)")
-            return rate, None, p.grad.detach()
-        return rate, 1.0, buf * g["momentum"]
-    return rate, None, buf
-
-
-def _sgd_overwrites_grad(g: dict[str, Any], p: Tensor) -> bool:
-    """torch's foreach SGD adds ``momentum * buf`` into ``.grad`` in place under nesterov."""
-    if g.get("fused") or g.get("differentiable") or g["maximize"] or g["weight_decay"] != 0:
-        return False
-    foreach = g.get("foreach")
-    return bool(foreach) or (foreach is None and p.device.type != "cpu")
-
-
-_Rule = Callable[[_Ctx], tuple[Tensor, "Scalar | None", "Tensor | None"]]
-
-_RULES: dict[type[torch.optim.Optimizer], _Rule] = {
-    torch.optim.Adam: _adam,
-    torch.optim.AdamW: _adam,
-    torch.optim.NAdam: _nadam,
-    torch.optim.RAdam: _radam,
-    torch.optim.Adamax: _adamax,
-    torch.optim.RMSprop: _rmsprop,
-    torch.optim.Adagrad: _adagrad,
-    torch.optim.SGD: _sgd,
-}
-
-#: Names of the optimizers whose effective rates lrkit computes.
-SUPPORTED_OPTIMIZERS: tuple[str, ...] = tuple(f"torch.optim.{k.__name__}" for k in _RULES)
-
-
-def _rule_for(optimizer: torch.optim.Optimizer) -> _Rule:
-    rule = _RULES.get(type(optimizer))
-    if rule is None:
-        raise UnsupportedOptimizerError(
-            f"optimizer {type(optimizer).__module__}.{type(optimizer).__qualname__} is not "
-            f"supported; supported: {', '.join(SUPPORTED_OPTIMIZERS)}"
+def _rule_for(optimizer: torch.optim.Optimizer) -> Callable[[_Ctx], RuleResult]:
+    rules: dict[type, Callable[[_Ctx], RuleResult]] = {
+        **RULES, **MORE_RULES, **thirdparty_rules()
+    }
+    cls = type(optimizer)
+    rule = rules.get(cls)
+    if rule is None:  # a subclass is accepted only if it keeps its base's step
+        base = next((b for b in cls.__mro__[1:] if b in rules), None)
+        overrides = base is not None and any(
+            (_step_fn(k) not in (None, _step_fn(base))) or "_init_group" in k.__dict__
+            for k in cls.__mro__[: cls.__mro__.index(base)]
         )
+        if base is not None and not overrides:
+            rule = rules[base]
+        else:
+            why = (
+                f" (a subclass of {base.__module__}.{base.__qualname__} that overrides its "
+                "update: lrkit cannot know the new rule)"
+                if base is not None
+                else ""
+            )
+            raise UnsupportedOptimizerError(
+                f"optimizer {cls.__module__}.{cls.__qualname__} is not supported{why}; "
+                f"supported: {', '.join(SUPPORTED_OPTIMIZERS)}"
+            )
     return rule
 
 
@@ -299,12 +235,69 @@ def _decoupled(optimizer: torch.optim.Optimizer, group: dict[str, Any]) -> bool:
     return bool(group.get("decoupled_weight_decay", False))
 
 
-def iter_rates(optimizer: torch.optim.Optimizer) -> Iterator[ParamRates]:
+def _stepped_set(
+    optimizer: torch.optim.Optimizer, stepped: Collection[Tensor] | None
+) -> Collection[Tensor] | None:
+    """The parameters the last step moved, when known; ``None`` when it cannot be told."""
+    if stepped is not None:
+        return stepped
+    tracked = _TRACKED.get(optimizer)
+    if tracked is not None and tracked.get("stepped") is not None:
+        return tracked["stepped"]  # type: ignore[no-any-return]
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    with_grad = [p for p in params if p.grad is not None]
+    return set(with_grad) if with_grad else None  # all None: after zero_grad, unknowable
+
+
+_BLOCK = 64  # elements per contiguous block of a sample (whole cache lines)
+
+
+def _sampler(numel: int, budget: int) -> Callable[[Any], Any]:
+    """A systematic sample: ``ceil(budget / 64)`` blocks of 64 elements, evenly spaced."""
+    blocks = numel // _BLOCK
+    want = max(1, -(-budget // _BLOCK))
+    step = max(1, blocks // want)
+
+    def take(t: Any) -> Any:
+        if isinstance(t, Tensor) and t.dim() > 0 and t.numel() == numel:
+            flat = t.reshape(-1)[: blocks * _BLOCK].view(blocks, _BLOCK)
+            return flat[::step][:want].reshape(-1)
+        return t
+
+    return take
+
+
+def iter_rates(
+    optimizer: torch.optim.Optimizer,
+    *,
+    stepped: Collection[Tensor] | None = None,
+    sample: int | None = None,
+) -> Iterator[ParamRates]:
     """Yield :class:`ParamRates` parameter by parameter (lazily, for one-pass summaries).
 
-    Parameters without state (never stepped) are skipped. Raises as :func:`effective_rates`.
+    Parameters without state (never stepped) are not yielded. Raises as
+    :func:`effective_rates`.
+
+    Args:
+        optimizer: a supported optimizer.
+        stepped: the parameters the last step updated (those whose ``.grad`` was set). By
+            default they are read from ``.grad``: while any parameter has a gradient, those
+            without one were skipped (torch leaves them alone). After ``zero_grad()`` every
+            gradient is ``None`` and every stateful parameter counts as stepped; pass the set
+            (or use :class:`lrkit.inspect.Monitor`, which records it before each step).
+        sample: at most about this many elements per parameter: a larger (contiguous)
+            parameter is read on a systematic sample, ``ceil(sample / 64)`` blocks of 64
+            consecutive elements evenly spaced through it (elementwise rules only: Muon and
+            Adafactor always read whole tensors). ``None``: every element.
     """
+    moved = _stepped_set(optimizer, stepped)
+    tracked = _TRACKED.get(optimizer) or {}  # recorded on the optimizer the user steps
+    if type(optimizer).__name__ == "ZeroRedundancyOptimizer":  # this rank's partition
+        optimizer = getattr(optimizer, "optim")  # noqa: B009
+        tracked = tracked or _TRACKED.get(optimizer) or {}
     rule = _rule_for(optimizer)
+    pre_groups = tracked.get("groups", [])
+    pre_states = tracked.get("state", {})
     found = False
     first_error: NoStatisticsError | None = None
     for gi, group in enumerate(optimizer.param_groups):
@@ -313,25 +306,56 @@ def iter_rates(optimizer: torch.optim.Optimizer) -> Iterator[ParamRates]:
         decoupled = _decoupled(optimizer, group)
         sign = -1.0 if group.get("maximize", False) else 1.0
         for p in group["params"]:
+            state = {k: _local(v) for k, v in optimizer.state.get(p, {}).items()}
             if torch.is_complex(p):
-                raise UnsupportedOptimizerError("complex parameters are not supported")
-            state = optimizer.state.get(p, {})
+                state = {k: _real(v) for k, v in state.items()}
+            grad = _dense_grad(p)
+            mask = None
+            if p.grad is not None and p.grad.is_sparse:
+                mask = _real(torch.zeros_like(p.detach(), dtype=torch.bool))
+                mask[tuple(p.grad.detach().coalesce().indices())] = True
+            values = _real(_local(p.detach()))
+            local_numel = values.numel()
+            take = None
+            if (
+                sample is not None
+                and values.numel() > max(int(sample), _BLOCK)
+                and rule not in WHOLE_TENSOR_RULES
+                and values.is_contiguous()
+            ):
+                take = _sampler(values.numel(), int(sample))
+                state = {key: take(v) for key, v in state.items()}
+                values, grad, mask = take(values), take(grad), take(mask)
+            ctx = _Ctx(group, state, values, lr, sign, grad,
+                       pre_groups[gi] if gi < len(pre_groups) else None,
+                       pre_states.get(p), mask)
             try:
-                rate, gcoef, rest = rule(_Ctx(group, state, p, lr, sign))
+                out = rule(ctx)
             except NoStatisticsError as err:
                 first_error = first_error or err
                 continue
             found = True
+            if not isinstance(out, RuleOut):
+                out = RuleOut(*out)
+            dec = out.decoupled if out.decoupled is not None else (lr * wd if decoupled else 0.0)
+            cpl = out.coupled if out.coupled is not None else (0.0 if decoupled else wd)
             yield ParamRates(
                 param=p,
                 group=gi,
                 lr=lr,
-                rate=rate,
-                decoupled_decay=lr * wd if decoupled else 0.0,
-                grad_coef=gcoef,
-                rest=rest,
-                coupled_decay=0.0 if decoupled else wd,
+                rate=out.rate,
+                decoupled_decay=dec,
+                grad_coef=out.grad_coef,
+                rest=out.rest,
+                coupled_decay=cpl,
                 sign=sign,
+                skipped=moved is not None and p not in moved,
+                grad=grad,
+                info=out.info,
+                update_fn=out.update,
+                values=values,
+                take=take,
+                numel=local_numel,
             )
     if not found:
         raise NoStatisticsError(
@@ -340,12 +364,16 @@ def iter_rates(optimizer: torch.optim.Optimizer) -> Iterator[ParamRates]:
         )
 
 
-def effective_rates(optimizer: torch.optim.Optimizer) -> list[ParamRates]:
+def effective_rates(
+    optimizer: torch.optim.Optimizer, *, stepped: Collection[Tensor] | None = None
+) -> list[ParamRates]:
     """Per-element effective rates of every stepped parameter (definitions: module docstring).
 
     Args:
         optimizer: one of :data:`SUPPORTED_OPTIMIZERS` (subclasses are not accepted: they may
             change the rule).
+        stepped: the parameters the last step updated (see :func:`iter_rates`); the others
+            are listed with ``skipped=True``.
 
     Raises:
         UnsupportedOptimizerError: other optimizers; the message lists the supported ones.
@@ -359,22 +387,22 @@ def effective_rates(optimizer: torch.optim.Optimizer) -> list[ParamRates]:
         >>> [round(x, 4) for x in effective_rates(opt)[0].rate.tolist()]
         [0.1, 0.05, 0.025]
     """
-    return list(iter_rates(optimizer))
+    return list(iter_rates(optimizer, stepped=stepped))
 
 
 def _direction_and_old(pr: ParamRates) -> tuple[Tensor, Tensor]:
     """Solve the update rule for the pre-step parameter; return (direction, p_old)."""
-    p = pr.param.detach()
+    p = pr.values if pr.values is not None else _real(pr.param.detach())
     rest = pr.rest if pr.rest is not None else torch.zeros((), dtype=p.dtype, device=p.device)
     if pr.grad_coef is None:
         gpart = torch.zeros((), dtype=p.dtype, device=p.device)
         wdc: Scalar = 0.0
     else:
-        if pr.param.grad is None:
+        if pr.grad is None:
             raise NoStatisticsError(
                 "the last update needs param.grad (call before zero_grad) or a snapshot"
             )
-        gpart = pr.param.grad.detach() * (pr.sign * pr.grad_coef)
+        gpart = pr.grad * (pr.sign * pr.grad_coef)
         wdc = pr.coupled_decay * pr.grad_coef
     # p_new = p_old (1 - lr*wd_dec - rate*gcoef*wd_cpl) - rate*(gcoef*s*grad + rest)
     keep = 1.0 - pr.decoupled_decay - pr.rate * wdc
@@ -387,22 +415,46 @@ def _nonzero(x: Scalar) -> bool:
     return bool(x != 0) if not isinstance(x, Tensor) else True
 
 
-def last_update(optimizer: torch.optim.Optimizer) -> list[tuple[Tensor, Tensor]]:
+def _as_param(pr: ParamRates, delta: Tensor) -> Tensor:
+    if torch.is_complex(pr.param) and pr.take is None:
+        return torch.view_as_complex(delta.contiguous())
+    return delta
+
+
+def update_of(pr: ParamRates) -> Tensor:
+    """The last step's change of one parameter, from its :class:`ParamRates`.
+
+    Shaped like the parameter; when sampled, the (real, flat) sampled elements.
+    """
+    if pr.skipped:
+        if pr.values is not None and (pr.take is not None or _local(pr.param) is not pr.param):
+            return torch.zeros_like(pr.values)
+        return torch.zeros_like(pr.param.detach())
+    if pr.update_fn is not None:
+        return _as_param(pr, pr.update_fn())
+    if pr.grad_coef is None and pr.rest is not None and not _nonzero(pr.decoupled_decay):
+        return _as_param(pr, (pr.rest * pr.rate).neg_())
+    direction, p_old = _direction_and_old(pr)
+    return _as_param(pr, -(pr.rate * direction) - pr.decoupled_decay * p_old)
+
+
+def last_update(
+    optimizer: torch.optim.Optimizer, *, stepped: Collection[Tensor] | None = None
+) -> list[tuple[Tensor, Tensor]]:
     """The parameter change of the last step, derived from state (see module docstring).
+
+    Args:
+        optimizer: a supported optimizer.
+        stepped: the parameters the last step updated (see :func:`iter_rates`); the others
+            get a zero change, as torch leaves them alone.
 
     Returns:
         ``(param, delta)`` pairs, with ``delta = p_new - p_old`` computed as
-        ``-rate * direction - lr * wd_dec * p_old`` (no cancellation against ``p``).
+        ``-rate * direction - lr * wd_dec * p_old`` (no cancellation against ``p``); complex
+        parameters get a complex delta; a sparse gradient's zeros move nothing.
 
     Raises:
         NoStatisticsError: before the first step, or when the rule needs ``param.grad`` and it
             is ``None``.
     """
-    out = []
-    for pr in iter_rates(optimizer):
-        if pr.grad_coef is None and pr.rest is not None and not _nonzero(pr.decoupled_decay):
-            out.append((pr.param, (pr.rest * pr.rate).neg_()))
-            continue
-        direction, p_old = _direction_and_old(pr)
-        out.append((pr.param, -(pr.rate * direction) - pr.decoupled_decay * p_old))
-    return out
+    return [(pr.param, update_of(pr)) for pr in iter_rates(optimizer, stepped=stepped)]

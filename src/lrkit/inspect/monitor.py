@@ -10,8 +10,17 @@ asked, to a CSV file and to TensorBoard (``torch.utils.tensorboard``, imported o
 Writers read values in batches of ``flush_every`` records, so the device is synchronised once
 per batch, not per record.
 
-The default stride :data:`DEFAULT_EVERY` keeps the overhead below 10 % of the optimizer step of
-a 10M-parameter Adam model on CPU (``benchmarks/bench_inspect.py``).
+A record reads, per parameter, a systematic sample of at most about :data:`DEFAULT_SAMPLE`
+elements (``sample=None`` reads all), so its cost does not grow with the model: on a
+100M-parameter AdamW model on CPU one record costs well under the time of reading the
+optimizer state once, and at the default stride :data:`DEFAULT_EVERY` far below 1 % of the
+optimizer step (``benchmarks/bench_inspect.py``, BENCHMARKS.md). Reading every element costs
+about a hundred state reads on CPU (about 10 % of the step at the default stride).
+
+Per named parameter (``per_param=True``), each record also holds the per-layer picture:
+``log10_update_to_weight`` (:math:`\\log_{10}` RMS(Δp)/RMS(p), read against roughly −3),
+the median and p90 effective rate, and ``update_grad_cosine`` (cosine between Δp and the
+gradient); :func:`lrkit.inspect.plot.plot_layer_heatmap` draws them over training.
 """
 
 from __future__ import annotations
@@ -25,10 +34,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from lrkit.inspect.effective import iter_rates, last_update
+from lrkit.inspect.advice import warn_advice
+from lrkit.inspect.distributed import is_sharded, merge_summaries
+from lrkit.inspect.effective import iter_rates, track
 from lrkit.inspect.summary import QUANTILES, Summarizer, Summary, summarize
 
-__all__ = ["DEFAULT_EVERY", "Monitor", "Record"]
+__all__ = ["DEFAULT_EVERY", "DEFAULT_SAMPLE", "TENSORBOARD_LAYOUT", "Monitor", "Record"]
 
 #: Default recording stride (optimizer steps between records).
 DEFAULT_EVERY = 100
@@ -43,7 +54,29 @@ _FIELDS = [
     "max",
     "update_rms",
     "update_to_weight",
+    "log10_update_to_weight",
+    "update_grad_cosine",
 ]
+
+#: TensorBoard's custom-scalars layout the monitor writes: the base rate against the
+#: effective median, and the per-layer picture (one line per group or named parameter).
+TENSORBOARD_LAYOUT: dict[str, dict[str, list[Any]]] = {
+    "lrkit rates": {
+        "base rate (lr) and effective median (p50)": [
+            "Multiline", [r"lr/[^/]+/lr$", r"lr/[^/]+/p50$"]],
+        "effective p10 .. p90": ["Multiline", [r"lr/[^/]+/p10$", r"lr/[^/]+/p90$"]],
+    },
+    "lrkit per layer": {
+        "log10 RMS(update) / RMS(weight)  (about -3)": [
+            "Multiline", [r"lr/[^/]+/log10_update_to_weight$"]],
+        "median effective rate": ["Multiline", [r"lr/[^/]+/p50$"]],
+        "p90 effective rate": ["Multiline", [r"lr/[^/]+/p90$"]],
+        "cosine(update, gradient)": ["Multiline", [r"lr/[^/]+/update_grad_cosine$"]],
+    },
+}
+
+#: Default per-parameter element budget of one record (a strided sample beyond it).
+DEFAULT_SAMPLE = 1 << 14
 
 
 @dataclass
@@ -59,6 +92,25 @@ class Record:
         """The CSV row (reads the summary's values)."""
         lr = float(self.lr) if isinstance(self.lr, Tensor) else self.lr
         return {"step": self.step, "group": self.group, "lr": lr, **self.summary.as_dict()}
+
+    def metrics(self, prefix: str = "lr") -> dict[str, float]:
+        """Flat scalars for a logger: ``{prefix}/{group}/base`` (the rate the step used) and
+        ``{prefix}/{group}/{p50, mean, log10_update_to_weight, ...}`` (fields present)."""
+        row = self.row()
+        out = {f"{prefix}/{self.group}/base": float(row["lr"])}
+        for key, value in row.items():
+            if key not in ("step", "group", "lr") and value is not None:
+                out[f"{prefix}/{self.group}/{key}"] = float(value)
+        return out
+
+
+def _world() -> int:
+    try:
+        import torch.distributed as dist
+
+        return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    except (ImportError, RuntimeError):  # pragma: no cover
+        return 1
 
 
 class Monitor:
@@ -77,6 +129,18 @@ class Monitor:
         flush_every: records buffered before the writers read and write them.
         bins_per_decade: histogram resolution.
         quantiles: the quantiles :meth:`quantiles_now` returns (default p10, p50, p90).
+        distributed: merge the ranks' summaries (one collective per record, see
+            :mod:`lrkit.inspect.distributed`) so that every rank, rank 0 included, holds the
+            global numbers. ``None`` (default): when the optimizer is sharded
+            (``ZeroRedundancyOptimizer``, FSDP2 DTensor parameters) and a process group of
+            several ranks is initialised. Records must then happen at the same steps on
+            every rank (the hooks of :meth:`attach` do that).
+        dist_timeout: seconds a record waits for the other ranks before raising.
+        sample: per-parameter element budget of a record: larger parameters are summarised
+            on a systematic sample (see :func:`lrkit.inspect.iter_rates`), each element
+            weighted by the number it stands for,
+            which bounds the cost of a record whatever the model size. ``None``: every element
+            (exact quantiles within the histogram's bound, exact extremes).
 
     Example:
         >>> import torch
@@ -102,6 +166,9 @@ class Monitor:
         flush_every: int = 10,
         bins_per_decade: int = 100,
         quantiles: tuple[float, ...] = (0.1, 0.5, 0.9),
+        sample: int | None = DEFAULT_SAMPLE,
+        distributed: bool | None = None,
+        dist_timeout: float = 300.0,
     ) -> None:
         if not isinstance(every, int) or every < 1:
             raise ValueError(f"every={every!r} is invalid: expected an integer >= 1")
@@ -110,6 +177,7 @@ class Monitor:
                 f"updates={updates!r} is invalid: expected 'derive', 'snapshot' or None"
             )
         self.optimizer = optimizer
+        warn_advice(optimizer)
         self.every = every
         self.names = {p: n for n, p in named_parameters} if named_parameters else None
         self.per_param = per_param
@@ -119,6 +187,20 @@ class Monitor:
         self.flush_every = max(1, int(flush_every))
         self.bpd = bins_per_decade
         self.quantiles = tuple(float(q) for q in quantiles)
+        if sample is not None and (not isinstance(sample, int) or sample < 1):
+            raise ValueError(f"sample={sample!r} is invalid: expected an integer >= 1 or None")
+        self.sample = sample
+        if distributed is None:
+            distributed = is_sharded(optimizer) and _world() > 1
+        self.distributed = bool(distributed)
+        self.dist_timeout = float(dist_timeout)
+        self._layout: list[int | str] | None = None  # keys whose layout the ranks checked
+        if self.distributed and self.names is None:  # keys must agree across ranks
+            self.names = {
+                p: f"g{gi}.{pi}"
+                for gi, g in enumerate(optimizer.param_groups)
+                for pi, p in enumerate(g["params"])
+            }
         self.history: list[Record] = []
         self.steps = 0
         self._pending: list[Record] = []
@@ -138,9 +220,9 @@ class Monitor:
         def pre(*_: Any) -> None:
             self._pre()
 
+        self._handles.append(track(self.optimizer))  # its post hook runs before ours
         self._handles.append(self.optimizer.register_step_post_hook(post))
-        if self.updates == "snapshot":
-            self._handles.append(self.optimizer.register_step_pre_hook(pre))
+        self._handles.append(self.optimizer.register_step_pre_hook(pre))
         return self
 
     def detach(self) -> None:
@@ -153,7 +235,7 @@ class Monitor:
         return step == 1 or step % self.every == 0
 
     def _pre(self) -> None:
-        if self._due(self.steps + 1):
+        if self._due(self.steps + 1) and self.updates == "snapshot":
             self._snapshot = {
                 p: p.detach().clone() for g in self.optimizer.param_groups for p in g["params"]
             }
@@ -168,18 +250,13 @@ class Monitor:
 
     __call__ = step
 
-    def _updates(self) -> dict[Tensor, Tensor] | None:
+    def _updates(self) -> dict[Tensor, Tensor] | str | None:
         if self.updates == "snapshot":
             snap, self._snapshot = self._snapshot, None
             if snap is None:
                 return None
             return {p: p.detach() - old for p, old in snap.items()}
-        if self.updates == "derive":
-            try:
-                return dict(last_update(self.optimizer))
-            except RuntimeError:  # a rule needs param.grad and it is gone
-                return None
-        return None
+        return self.updates  # "derive" (per parameter, on the sample) or None
 
     def record(self) -> list[Record]:
         """Record now, regardless of the stride (at the current step count)."""
@@ -189,7 +266,20 @@ class Monitor:
             names=self.names,
             per_param=self.per_param,
             bins_per_decade=self.bpd,
+            sample=self.sample,
         )
+        if self.distributed:
+            keys: list[int | str] = (
+                [self.names[p] for g in self.optimizer.param_groups for p in g["params"]
+                 if self.names is not None and p in self.names]
+                if self.per_param
+                else list(range(len(self.optimizer.param_groups)))
+            )
+            probe = Summarizer(bins_per_decade=self.bpd)
+            check = self._layout != keys  # the header only when the layout may have changed
+            sums = merge_summaries(sums, keys, bins=probe.bins, low=probe.low, bpd=self.bpd,
+                                   timeout=self.dist_timeout, check_layout=check)
+            self._layout = keys
         lrs = [g["lr"] for g in self.optimizer.param_groups]
         recs = []
         for key, s in sums.items():
@@ -208,7 +298,7 @@ class Monitor:
         """The :attr:`quantiles` of the effective rate over all groups, now (reads the host)."""
         s = Summarizer(bins_per_decade=self.bpd)
         for pr in iter_rates(self.optimizer):
-            s.add(pr.rate, pr.param.numel())
+            s.add(pr.rate, pr.numel or pr.param.numel())
         res = s.result()
         return tuple(res.quantile(q) for q in self.quantiles)
 
@@ -254,6 +344,7 @@ class Monitor:
                     "tensorboard_dir needs the tensorboard package: pip install lrkit[tensorboard]"
                 ) from err
             self._writer = SummaryWriter(log_dir=str(self.tensorboard_dir))
+            self._writer.add_custom_scalars(TENSORBOARD_LAYOUT)
         return self._writer
 
     def close(self) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 
 from lrkit.inspect.monitor import Monitor, Record
 
-__all__ = ["plot_effective_lr", "plot_histograms"]
+__all__ = ["plot_effective_lr", "plot_histograms", "plot_layer_heatmap"]
 
 
 def _plt() -> Any:
@@ -112,6 +112,61 @@ def plot_histograms(
     ax.set_xlabel("effective rate (dashed: scheduler lr)")
     ax.set_ylabel("elements")
     ax.legend(loc="best", fontsize="small")
+    fig.tight_layout()
+    _save(fig, path, dpi)
+    return fig
+
+
+def plot_layer_heatmap(
+    source: Monitor | Sequence[Record],
+    path: str | os.PathLike[str] | None = None,
+    *,
+    field: str = "log10_update_to_weight",
+    fast: float = -2.0,
+    slow: float = -4.0,
+    figsize: tuple[float, float] | None = None,
+    dpi: int = 100,
+) -> Any:
+    """Heat map of one per-layer field over training, too-fast and too-slow layers flagged.
+
+    Rows are named parameters (layers), columns recorded steps (data:
+    :func:`lrkit.inspect.layers.layer_matrix`). Layers whose median
+    ``log10_update_to_weight`` exceeds ``fast`` are labelled "▲ fast", below ``slow``
+    "▼ slow" (:func:`lrkit.inspect.layers.flag_layers`), whatever field is drawn.
+
+    Args:
+        source: a per-parameter :class:`~lrkit.inspect.Monitor` or its ``history``.
+        path: write the figure there when given.
+        field: ``log10_update_to_weight`` (default), ``p50``, ``p90`` (drawn as log10) or
+            ``update_grad_cosine``.
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    from lrkit.inspect.layers import flag_layers, layer_matrix
+
+    plt = _plt()
+    steps, names, vals = layer_matrix(source, field)
+    flags = flag_layers(source, fast=fast, slow=slow)
+    shown = np.log10(vals) if field in ("p50", "p90") else vals
+    label = {"p50": "log10 median rate", "p90": "log10 p90 rate"}.get(field, field)
+    size = figsize or (8.0, max(2.5, 0.35 * len(names) + 1.5))
+    fig, ax = plt.subplots(figsize=size)
+    cmap = "coolwarm" if field == "log10_update_to_weight" else "viridis"
+    kw = {"vmin": -5.0, "vmax": -1.0} if field == "log10_update_to_weight" else {}
+    im = ax.imshow(shown.T, aspect="auto", interpolation="nearest", cmap=cmap, **kw)
+    ax.set_yticks(range(len(names)))
+    marks = ["▲ fast " if n in flags.too_fast else "▼ slow " if n in flags.too_slow else ""
+             for n in names]
+    ax.set_yticklabels([m + n for m, n in zip(marks, names, strict=True)], fontsize="small")
+    for tick, m in zip(ax.get_yticklabels(), marks, strict=True):
+        if m:
+            tick.set_color("red" if m.startswith("▲") else "blue")
+    idx = np.linspace(0, len(steps) - 1, min(len(steps), 8)).astype(int)
+    ax.set_xticks(idx)
+    ax.set_xticklabels([str(steps[i]) for i in idx])
+    ax.set_xlabel("optimizer step")
+    fig.colorbar(im, ax=ax, label=label)
     fig.tight_layout()
     _save(fig, path, dpi)
     return fig

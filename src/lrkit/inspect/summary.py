@@ -6,11 +6,16 @@ bins; exact minimum and maximum are tracked separately and bound every estimate)
 quantiles of 100M elements would need a sort; the histogram is one pass with a fixed-size
 result and no host synchronisation.
 
-**Accuracy.** The estimate for quantile :math:`q` interpolates geometrically inside the bin
-holding the order statistic of rank :math:`q(n-1)`. For rates inside the histogram range it is
-within a factor :math:`10^{1/B}` of that order statistic and within :math:`10^{2/B}` of
-``numpy.quantile(x, q)`` (linear method, whose two neighbouring order statistics may fall in
-adjacent bins); :math:`B` = ``bins_per_decade``, default 100: 2.3 % and 4.7 %.
+**Accuracy.** Let :math:`x_{(0)} \\le \\dots \\le x_{(n-1)}` be the rates and
+:math:`k = \\lfloor q(n-1) \\rfloor`. The estimate for quantile :math:`q` interpolates
+geometrically inside the bin holding :math:`x_{(k)}`, so for rates inside the histogram range it
+is within a factor :math:`10^{1/B}` of :math:`x_{(k)}`, which is
+``numpy.quantile(x, q, method="lower")`` (:math:`B` = ``bins_per_decade``; default 100: 2.3 %,
+up to the rounding of :math:`\\log_{10}` at a bin edge); it also lies in ``[min, max]``.
+It is *not* close to numpy's default (linear) quantile when :math:`x_{(k)}` and
+:math:`x_{(k+1)}` are far apart: for rates ``[1e-3, 1e-1]`` and ``q=0.5`` the estimate is
+about ``1e-3`` (the lower order statistic), numpy's default ``0.0505``. With many elements
+the two order statistics are close and so are the answers.
 
 All statistics stay tensors on the optimizer's device until read: a :class:`Summary` copies
 its few tensors to the host once, on first access of a value.
@@ -19,7 +24,7 @@ its few tensors to the host once, on first access of a value.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lrkit.inspect.effective import ParamRates, iter_rates
+from lrkit.inspect.effective import NoStatisticsError, ParamRates, iter_rates, update_of
 
 __all__ = ["QUANTILES", "Histogram", "Summarizer", "Summary", "summarize"]
 
@@ -71,10 +76,17 @@ class Summarizer:
             "upd_sq": z.clone(),
             "w_sq": z.clone(),
             "has_upd": z.clone(),
+            "ug": z.clone(),
+            "g_sq": z.clone(),
+            "has_grad": z.clone(),
         }
 
-    def add(self, rate: Tensor, numel: int | None = None) -> None:
-        """Add a rate tensor; a 0-d ``rate`` stands for ``numel`` equal elements."""
+    def add(self, rate: Tensor, numel: int | None = None, weight: float = 1.0) -> None:
+        """Add a rate tensor; a 0-d ``rate`` stands for ``numel`` equal elements.
+
+        ``weight``: how many elements each element of ``rate`` stands for (a sample's
+        stride); counts, sums and the mean are weighted by it.
+        """
         acc = self._acc if self._acc is not None else self._init(rate.device)
         self._acc = acc
         r = rate.detach()
@@ -91,21 +103,34 @@ class Summarizer:
             return
         r = r.reshape(-1)
         lg = torch.log10(r).clamp_(self.low, self.high)
-        acc["counts"] += torch.histc(lg, self.bins, self.low, self.high).to(torch.float64)
-        acc["n"] += r.numel()
-        acc["sum"] += r.sum(dtype=torch.float64)
+        hist = torch.histc(lg, self.bins, self.low, self.high).to(torch.float64)
+        acc["counts"] += hist if weight == 1.0 else hist * weight
+        acc["n"] += r.numel() * weight
+        acc["sum"] += r.sum(dtype=torch.float64) * weight
         lo, hi = torch.aminmax(r)
         acc["min"] = torch.minimum(acc["min"], lo.to(torch.float64))
         acc["max"] = torch.maximum(acc["max"], hi.to(torch.float64))
 
-    def add_update(self, update: Tensor, weight: Tensor) -> None:
-        """Add one parameter's last update and its weights (for update RMS and ratio)."""
+    def add_update(
+        self, update: Tensor, weight: Tensor, grad: Tensor | None = None, scale: float = 1.0
+    ) -> None:
+        """Add one parameter's last update and its weights (for update RMS and ratio).
+
+        ``grad`` (same shape) adds to the cosine between update and gradient; ``scale`` is
+        the number of elements each given element stands for (a sample's stride).
+        """
         if self._acc is None:
             self._acc = self._init(update.device)
-        u, w = update.detach(), weight.detach()
-        self._acc["upd_sq"] += torch.linalg.vector_norm(u, dtype=torch.float64) ** 2
-        self._acc["w_sq"] += torch.linalg.vector_norm(w, dtype=torch.float64) ** 2
-        self._acc["has_upd"] += u.numel()
+        acc = self._acc
+        u, w = update.detach().reshape(-1), weight.detach().reshape(-1)
+        acc["upd_sq"] += torch.linalg.vector_norm(u, dtype=torch.float64) ** 2 * scale
+        acc["w_sq"] += torch.linalg.vector_norm(w, dtype=torch.float64) ** 2 * scale
+        acc["has_upd"] += u.numel() * scale
+        if grad is not None:
+            g = grad.detach().reshape(-1)
+            acc["ug"] += torch.dot(u.to(torch.float64), g.to(torch.float64)) * scale
+            acc["g_sq"] += torch.linalg.vector_norm(g, dtype=torch.float64) ** 2 * scale
+            acc["has_grad"] += u.numel() * scale
 
     def result(self, group: int | str = 0) -> Summary:
         """The summary so far (tensors, not yet read)."""
@@ -197,31 +222,61 @@ class Summary:
             return None
         return math.sqrt(h["upd_sq"] / h["w_sq"]) if h["w_sq"] else math.inf
 
+    @property
+    def log10_update_to_weight(self) -> float | None:
+        """:math:`\\log_{10}` of RMS(Δp)/RMS(p), read against roughly −3 (``None``: no update)."""
+        r = self.update_to_weight
+        if r is None:
+            return None
+        return math.log10(r) if r > 0 else -math.inf
+
+    @property
+    def update_grad_cosine(self) -> float | None:
+        """Cosine between the update Δp and the gradient (−1: plain gradient descent)."""
+        h = self._read()
+        if not h["has_grad"]:
+            return None
+        den = math.sqrt(h["upd_sq"] * h["g_sq"])
+        return float(h["ug"] / den) if den else 0.0
+
     def as_dict(self) -> dict[str, float | None]:
         """Flat host values (the CSV row fields)."""
         d: dict[str, float | None] = {f"p{round(q * 100)}": v for q, v in self.quantiles.items()}
         d.update(mean=self.mean, min=self.min, max=self.max)
         d.update(update_rms=self.update_rms, update_to_weight=self.update_to_weight)
+        d.update(
+            log10_update_to_weight=self.log10_update_to_weight,
+            update_grad_cosine=self.update_grad_cosine,
+        )
         return d
 
 
 def summarize(
     optimizer: torch.optim.Optimizer,
     *,
-    updates: dict[Tensor, Tensor] | None = None,
+    updates: dict[Tensor, Tensor] | str | None = None,
     names: dict[Tensor, str] | Iterable[tuple[str, Tensor]] | None = None,
     per_param: bool = False,
     bins_per_decade: int = 100,
+    stepped: Collection[Tensor] | None = None,
+    sample: int | None = None,
 ) -> dict[int | str, Summary]:
     """Summaries of the effective rates, per group (key: group index) or per named parameter.
 
     Args:
         optimizer: a supported optimizer (see :mod:`lrkit.inspect.effective`).
-        updates: realized updates per parameter (``param -> delta``) for ``update_rms`` and
-            ``update_to_weight``; e.g. ``dict(last_update(opt))`` or a monitor's snapshot.
+        updates: realized updates per parameter (``param -> delta``) for ``update_rms``,
+            ``update_to_weight`` and ``update_grad_cosine``; e.g. ``dict(last_update(opt))``
+            or a monitor's snapshot; ``"derive"`` derives them here (as
+            :func:`lrkit.inspect.last_update`, on the sample when sampling).
         names: ``model.named_parameters()`` (or a param -> name dict) for ``per_param``.
         per_param: one summary per parameter, keyed by name (or ``"g{group}.{index}"``).
         bins_per_decade: histogram resolution.
+        stepped: the parameters the last step updated (see :func:`lrkit.inspect.iter_rates`);
+            parameters the last step skipped are left out of the summaries.
+        sample: read at most about this many elements per parameter (a systematic sample,
+            each element weighted by the number it stands for; see
+            :func:`lrkit.inspect.iter_rates`); ``None``: all.
 
     Raises:
         UnsupportedOptimizerError, NoStatisticsError: as :func:`effective_rates`.
@@ -230,7 +285,9 @@ def summarize(
         names = {p: n for n, p in names}
     by: dict[int | str, Summarizer] = {}
     counter: dict[int, int] = {}
-    for pr in iter_rates(optimizer):
+    for pr in iter_rates(optimizer, stepped=stepped, sample=sample):
+        if pr.skipped:
+            continue
         _add(by, pr, names, per_param, counter, updates, bins_per_decade)
     return {k: s.result(k) for k, s in by.items()}
 
@@ -241,7 +298,7 @@ def _add(
     names: dict[Tensor, str] | None,
     per_param: bool,
     counter: dict[int, int],
-    updates: dict[Tensor, Tensor] | None,
+    updates: dict[Tensor, Tensor] | str | None,
     bpd: int,
 ) -> None:
     idx = counter.get(pr.group, 0)
@@ -250,6 +307,26 @@ def _add(
     if per_param:
         key = names.get(pr.param, f"g{pr.group}.{idx}") if names else f"g{pr.group}.{idx}"
     s = by.setdefault(key, Summarizer(bins_per_decade=bpd))
-    s.add(pr.rate, pr.param.numel())
-    if updates is not None and pr.param in updates:
-        s.add_update(updates[pr.param], pr.param)
+    numel = pr.numel or pr.param.numel() * (2 if torch.is_complex(pr.param) else 1)
+    if numel == 0:  # an empty local shard (FSDP2 with fewer rows than ranks)
+        return
+    weight = numel / pr.rate.numel() if pr.rate.dim() and pr.take is not None else 1.0
+    s.add(pr.rate, numel, weight)
+    values = pr.values if pr.values is not None else pr.param.detach()
+    delta: Tensor | None = None
+    if updates == "derive":
+        try:
+            delta = update_of(pr)
+        except NoStatisticsError:  # the rule needs param.grad and it is gone
+            delta = None
+    elif isinstance(updates, dict) and pr.param in updates:
+        delta = updates[pr.param]
+        if type(delta).__name__ == "DTensor":
+            delta = getattr(delta, "to_local")()  # noqa: B009
+        if torch.is_complex(delta):
+            delta = torch.view_as_real(delta)
+        if pr.take is not None:
+            delta = pr.take(delta)
+    if delta is not None:
+        grad = pr.grad if pr.grad is not None and pr.grad.numel() == delta.numel() else None
+        s.add_update(delta, values, grad, numel / max(delta.numel(), 1))

@@ -10,7 +10,7 @@ from lrkit._validate import bad, check_choice, check_number
 from lrkit.spec import parse
 from lrkit.torch import LRScheduler
 
-__all__ = ["TrainerScheduler", "create_optimizer_and_scheduler"]
+__all__ = ["TrainerScheduler", "create_optimizer_and_scheduler", "monitor_callback"]
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
 
@@ -100,3 +100,90 @@ def create_optimizer_and_scheduler(
     else:
         opt = torch.optim.SGD(groups, lr=base, **optimizer_kwargs)
     return opt, TrainerScheduler(opt, parse(schedule, total_steps))
+
+
+def _unwrap(optimizer: Any) -> torch.optim.Optimizer:
+    """The torch optimizer inside accelerate's ``AcceleratedOptimizer`` (and like wrappers)."""
+    seen = 0
+    while hasattr(optimizer, "optimizer") and seen < 5 and type(optimizer).__name__ in (
+        "AcceleratedOptimizer", "LightningOptimizer", "DeepSpeedOptimizerWrapper"
+    ):
+        optimizer, seen = optimizer.optimizer, seen + 1
+    return optimizer  # type: ignore[no-any-return]
+
+
+def monitor_callback(
+    every: int = 100,
+    *,
+    per_param: bool = True,
+    prefix: str = "lr",
+    tensorboard_dir: str | None = None,
+    csv_path: str | None = None,
+    **monitor_kwargs: Any,
+) -> Any:
+    """A ``transformers.TrainerCallback`` that records effective rates per layer.
+
+    A :class:`lrkit.inspect.Monitor` hooks the Trainer's optimizer (unwrapped from
+    accelerate's wrapper) when training begins; every ``every``-th update it records each
+    named parameter's (``per_param=True``, the per-layer picture of
+    :mod:`lrkit.inspect.layers`) or each group's base and effective rates. Records are kept in
+    ``callback.monitor.history``, appended to ``trainer.state.log_history`` as
+    ``{"step": s, "{prefix}/{name}/{field}": value, ...}`` on the main process, and written
+    to TensorBoard (with the per-layer layout) / CSV when the directories are given.
+
+    Args:
+        every: record every ``every``-th optimizer update (the first is always recorded).
+        per_param: per named parameter (default) or per group.
+        prefix: the metric name prefix.
+        tensorboard_dir, csv_path: passed to the Monitor.
+        **monitor_kwargs: passed to :class:`~lrkit.inspect.Monitor` (``updates``,
+            ``sample``...).
+
+    Example:
+        >>> cb = monitor_callback(every=50)
+        >>> type(cb).__name__, cb.every
+        ('LRMonitorTrainerCallback', 50)
+    """
+    from transformers import TrainerCallback
+
+    from lrkit._validate import check_int
+    from lrkit.inspect import Monitor
+
+    every = check_int("every", every, low=1)
+
+    class LRMonitorTrainerCallback(TrainerCallback):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.every = every
+            self.monitor: Monitor | None = None
+            self._logged = 0
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            opt = _unwrap(kw["optimizer"])
+            model = kw.get("model")
+            self.monitor = Monitor(
+                opt, every=every, per_param=per_param,
+                named_parameters=model.named_parameters() if model is not None else None,
+                tensorboard_dir=tensorboard_dir, csv_path=csv_path, **monitor_kwargs,
+            )
+            self.monitor.steps = int(state.global_step)  # resumed runs continue the count
+            self._logged = 0
+            self.monitor.attach()
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            mon = self.monitor
+            if mon is None or len(mon.history) == self._logged:
+                return
+            new, self._logged = mon.history[self._logged:], len(mon.history)
+            if not state.is_world_process_zero:
+                return
+            by_step: dict[int, dict[str, float]] = {}
+            for rec in new:
+                by_step.setdefault(rec.step, {}).update(rec.metrics(prefix))
+            for step, metrics in by_step.items():
+                state.log_history.append({"step": step, **metrics})
+
+        def on_train_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if self.monitor is not None:
+                self.monitor.close()
+
+    return LRMonitorTrainerCallback()

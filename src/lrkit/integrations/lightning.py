@@ -14,13 +14,10 @@ __all__ = ["LRMonitorCallback", "record_metrics"]
 
 def record_metrics(record: Record, prefix: str = "lr") -> dict[str, float]:
     """A :class:`~lrkit.inspect.Record` as flat scalars: ``{prefix}/{group}/base`` (the rate
-    the step used) and ``{prefix}/{group}/{p50, mean, ...}`` (effective-rate summary)."""
-    row = record.row()
-    out = {f"{prefix}/{record.group}/base": float(row["lr"])}
-    for key, value in row.items():
-        if key not in ("step", "group", "lr") and value is not None:
-            out[f"{prefix}/{record.group}/{key}"] = float(value)
-    return out
+    the step used) and ``{prefix}/{group}/{p50, mean, ...}`` (effective-rate summary; with
+    ``per_param=True`` the per-layer fields too: ``log10_update_to_weight``,
+    ``update_grad_cosine``; see :mod:`lrkit.inspect.layers`)."""
+    return record.metrics(prefix)
 
 
 class LRMonitorCallback(pl.Callback):
@@ -33,7 +30,8 @@ class LRMonitorCallback(pl.Callback):
 
     Args:
         every: record every ``every``-th optimizer update (the first is always recorded).
-        per_param: summaries per named parameter instead of per param group.
+        per_param: summaries per named parameter instead of per param group: the per-layer
+            picture (:mod:`lrkit.inspect.layers`), logged as ``{prefix}/{name}/{field}``.
         prefix: the metric name prefix.
         optimizer: which of ``trainer.optimizers`` to watch.
         **monitor_kwargs: passed to :class:`~lrkit.inspect.Monitor` (``updates``,

@@ -1,7 +1,18 @@
 """Closed-form schedules: primitives, warmup and combinators (no torch import here)."""
 
 from lrkit.schedules.base import Rel, Schedule, Value
-from lrkit.schedules.combine import Clamp, Hold, Join, Product, Repeat, Scale, Staircase, join
+from lrkit.schedules.combine import (
+    Clamp,
+    Hold,
+    Join,
+    Lerp,
+    Product,
+    Repeat,
+    Scale,
+    Shift,
+    Staircase,
+    join,
+)
 from lrkit.schedules.cosine import Cosine, CosineRestarts
 from lrkit.schedules.cyclic import Cyclic, OneCycle, OneCycleMomentum
 from lrkit.schedules.inverse_sqrt import InverseSqrt
@@ -12,7 +23,7 @@ from lrkit.schedules.step import Exponential, MultiStep, StepDecay
 from lrkit.schedules.tanh import Tanh
 from lrkit.schedules.warmup import Warmup
 from lrkit.schedules.warp import TimeWarp
-from lrkit.schedules.wsd import WSD, SqrtDecay
+from lrkit.schedules.wsd import WSD, ExpDecay, SqrtDecay
 
 __all__ = [
     "WSD",
@@ -21,10 +32,12 @@ __all__ = [
     "Cosine",
     "CosineRestarts",
     "Cyclic",
+    "ExpDecay",
     "Exponential",
     "Hold",
     "InverseSqrt",
     "Join",
+    "Lerp",
     "Linear",
     "MultiStep",
     "OneCycle",
@@ -37,6 +50,7 @@ __all__ = [
     "Repeat",
     "Scale",
     "Schedule",
+    "Shift",
     "SqrtDecay",
     "Staircase",
     "StepDecay",

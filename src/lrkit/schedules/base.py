@@ -196,7 +196,10 @@ class Schedule:
         """The value at ``step`` (scalar, NumPy array or torch tensor) for base rate ``base``."""
         sched = self.bind(base) if self.is_relative else self
         if isinstance(step, numbers.Real) and not isinstance(step, bool):
-            t = float(step)
+            try:
+                t = float(step)
+            except OverflowError:  # an int beyond the float range
+                t = math.inf
             if not (math.isfinite(t) and t >= 0):
                 raise bad("step", step, "a finite number >= 0")
             with np.errstate(all="ignore"):  # overflow to inf is clipped by the formulas
@@ -208,7 +211,7 @@ class Schedule:
                 raise _overflow(self, step, value)
             return value
         if isinstance(step, np.ndarray):
-            out = sched._eval_numpy(np.asarray(step, dtype=np.float64))
+            out = sched._eval_numpy(_float_steps(step))
             if out.size and not np.isfinite(out).all():
                 where = np.asarray(step).reshape(-1)[~np.isfinite(out.reshape(-1))][0]
                 raise _overflow(self, float(where), float(out.reshape(-1)[~np.isfinite(
@@ -217,7 +220,7 @@ class Schedule:
         if type(step).__module__.startswith("torch"):
             return sched.eval_tensor(step)
         if isinstance(step, (list, tuple)):
-            return sched(np.asarray(step, dtype=np.float64))
+            return sched(_float_steps(step))
         raise bad("step", step, "an int, float, NumPy array or torch tensor")
 
     def _eval_numpy(self, arr: np.ndarray) -> np.ndarray:
@@ -280,6 +283,15 @@ class Schedule:
         return NotImplemented
 
     __rmul__ = __mul__
+
+
+def _float_steps(step: Any) -> np.ndarray:
+    """Steps as a float64 array; entries that are not real numbers in the float range
+    (``10**400``, strings, ``None``) are a :class:`ConfigError`, not NumPy's error."""
+    try:
+        return np.asarray(step, dtype=np.float64)
+    except (OverflowError, TypeError, ValueError):
+        raise bad("step", step, "steps that are finite numbers >= 0") from None
 
 
 def _overflow(schedule: Schedule, step: Any, value: float) -> ConfigError:

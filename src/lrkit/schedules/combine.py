@@ -1,4 +1,5 @@
-"""Combinators: join at boundaries, scale, multiply, staircase, clamp, repeat, hold."""
+"""Combinators: join at boundaries, scale, multiply, interpolate, staircase, clamp, repeat,
+hold, shift."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from lrkit._validate import bad, check_int, check_number, check_sorted
 from lrkit.schedules._ops import Array, Ops
 from lrkit.schedules.base import Schedule
 
-__all__ = ["Clamp", "Hold", "Join", "Product", "Repeat", "Scale", "Staircase", "join"]
+__all__ = ["Clamp", "Hold", "Join", "Lerp", "Product", "Repeat", "Scale", "Shift", "Staircase",
+           "join"]
 
 
 def offset_horizon(start: float, length: float) -> float:
@@ -187,6 +189,63 @@ class Product(Schedule):
 
 
 @dataclasses.dataclass(frozen=True)
+class Lerp(Schedule):
+    r"""Interpolate between two schedules by a third:
+    :math:`\eta_t = a(t) + \big(b(t) - a(t)\big)\, \bar w(t)`.
+
+    .. math:: \bar w(t) = \min(\max(w(t), 0), 1)
+
+    with :math:`a` = ``start``, :math:`b` = ``end`` and :math:`w` = ``weight`` (clipped to
+    :math:`[0, 1]`, so the value stays between :math:`a(t)` and :math:`b(t)`; exactly
+    :math:`b(t)` where :math:`w(t) \ge 1`). The arguments are in the order of
+    ``torch.lerp(start, end, weight)``. Use it to decay one schedule towards another (a
+    floor that is itself a schedule), or to cross-fade two schedules.
+
+    Args:
+        start: :math:`a`, the value where the weight is 0.
+        end: :math:`b`, the value where the weight is 1.
+        weight: :math:`w`.
+
+    Raises:
+        ConfigError: an argument that is not a Schedule.
+
+    Example:
+        >>> from lrkit.schedules.inverse_sqrt import InverseSqrt
+        >>> from lrkit.schedules.polynomial import Constant, Linear
+        >>> s = Lerp(Constant(0.1), InverseSqrt(1.0, peak=2.0), Linear(8, start=1.0, end=0.0))
+        >>> s(0), s(3), s(8), s(100)
+        (2.0, 0.6625, 0.1, 0.1)
+
+    Equivalent: timm ``rsqrt`` (``WSDLRScheduler(stable_fn="rsqrt")``) with ``lr_min=m``
+    decays its stable value :math:`\max(\eta / \sqrt{1 + t/\tau}, m)` towards ``m``:
+    ``Lerp(Constant(m), Clamp(InverseSqrt(tau), low=m), decay)`` (what
+    :func:`lrkit.convert.from_timm` gives).
+    """
+
+    kind = "lerp"
+    start: Schedule
+    end: Schedule
+    weight: Schedule
+
+    def __post_init__(self) -> None:
+        for name in ("start", "end", "weight"):
+            _check_schedule(name, getattr(self, name))
+
+    def _eval(self, t: Array, ops: Ops) -> Array:
+        a, b = self.start._eval(t, ops), self.end._eval(t, ops)
+        w = ops.clip(self.weight._eval(t, ops), 0.0, 1.0)
+        return ops.where(w >= 1.0, b, a + (b - a) * w)
+
+    @property
+    def horizon(self) -> float | None:
+        hs = [s.horizon for s in (self.start, self.end, self.weight)]
+        return None if any(h is None for h in hs) else max(h for h in hs if h is not None)
+
+    def milestones(self) -> dict[str, float]:
+        return {**self.start.milestones(), **self.end.milestones(), **self.weight.milestones()}
+
+
+@dataclasses.dataclass(frozen=True)
 class Staircase(Schedule):
     r"""Hold the value for ``step_size`` steps: :math:`\eta_t = f(s \lfloor t/s \rfloor)`.
 
@@ -334,3 +393,68 @@ class Hold(Schedule):
     def milestones(self) -> dict[str, float]:
         return {k: v for k, v in self.schedule.milestones().items() if v <= self.after}
 
+
+
+#: The largest float: ``t + by`` is clipped to it (a huge step plus a huge shift would be inf).
+_MAX = 1.7976931348623157e308
+
+
+@dataclasses.dataclass(frozen=True)
+class Shift(Schedule):
+    r"""Start a schedule ``by`` steps into it: :math:`\eta_t = f(t + d)`, :math:`d \ge 0`.
+
+    .. math:: \eta_t = f(t + d), \qquad h_{shift} = \max(h_f - d, 0)
+
+    with :math:`f` = ``schedule``, :math:`d` = ``by`` and :math:`h` the horizons. Step 0
+    of the result is step :math:`d` of :math:`f` (:math:`d` may be fractional):
+    :math:`f`'s first :math:`d` steps are skipped, its milestones move :math:`d` earlier
+    (those before :math:`d` are dropped). For the opposite, a delay, join a constant in
+    front: ``Join((Constant(v), f), (d,))``.
+
+    Args:
+        schedule: :math:`f`.
+        by: :math:`d` (a finite number >= 0).
+
+    Raises:
+        ConfigError: not a Schedule, or ``by`` negative or not finite.
+
+    Example:
+        >>> from lrkit.schedules.polynomial import Linear
+        >>> s = Shift(Linear(10, start=1.0, end=0.0), by=2.5)
+        >>> s(0), s(5), s(7.5), s(100), s.horizon
+        (0.75, 0.25, 0.0, 0.0, 7.5)
+
+    Equivalent: torch (and mmengine) ``OneCycleLR(max_lr=m, total_steps=T, pct_start=p)``
+    with :math:`pT < 1` has no step in its rise and starts its fall :math:`d = 1 - pT` steps
+    in: ``Shift(Cosine(T - 1 + d, peak=m, end=m / div / final_div), by=d)``, which
+    :func:`lrkit.convert.from_torch` gives for it (with ``three_phase``, :math:`d = 2 - 2pT`
+    and the fall starts at ``m / div``); HF ``cosine_warmup_with_min_lr`` without warmup
+    starts its cosine one step in: ``Shift(Cosine(T, end=Rel(r)), by=1)``.
+    """
+
+    kind = "shift"
+    schedule: Schedule
+    by: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_schedule("schedule", self.schedule)
+        object.__setattr__(self, "by", check_number("by", self.by, low=0.0))
+
+    def _eval(self, t: Array, ops: Ops) -> Array:
+        return self.schedule._eval(ops.minimum(t + self.by, _MAX), ops)
+
+    def _unshift(self, m: float) -> float:
+        """The first step ``u >= 0`` whose shifted clock ``u + by`` reaches ``m``."""
+        u = max(m - self.by, 0.0)
+        while u + self.by < m:  # m - by may round down
+            u = math.nextafter(u, math.inf)
+        return u
+
+    @property
+    def horizon(self) -> float | None:
+        h = self.schedule.horizon
+        return None if h is None else self._unshift(h)
+
+    def milestones(self) -> dict[str, float]:
+        return {k: self._unshift(v) for k, v in self.schedule.milestones().items()
+                if v >= self.by}

@@ -8,6 +8,7 @@ import itertools
 import math
 
 from lrkit._validate import bad, check_choice, check_number
+from lrkit.errors import ConfigError
 from lrkit.schedules._ops import Array, Ops
 from lrkit.schedules.base import Rel, Schedule, Value, check_value, resolve
 from lrkit.schedules.combine import Join
@@ -254,13 +255,25 @@ class OneCycle(Schedule):
         if not isinstance(self.three_phase, bool):
             raise bad("three_phase", self.three_phase, "True or False")
         _check_phases(self.total_steps, self.pct_start, self.three_phase)
+        # the start and final values (for a relative peak: at base 1) must be finite floats
+        top = self.peak.factor if isinstance(self.peak, Rel) else self.peak
+        if not math.isfinite(top / self.div_factor):
+            raise bad("div_factor", self.div_factor, f"a factor with peak / div_factor finite"
+                      f" (peak={self.peak!r})")
+        if not math.isfinite(top / self.div_factor / self.final_div_factor):
+            raise bad("final_div_factor", self.final_div_factor, "a factor with peak /"
+                      f" div_factor / final_div_factor finite (peak={self.peak!r})")
 
     @functools.cached_property
     def _composed(self) -> Schedule:
         peak = resolve(self.peak)
         first = peak / self.div_factor
+        last = first / self.final_div_factor
+        if not math.isfinite(last):  # a relative peak bound to a huge base
+            raise ConfigError(f"value=inf is invalid: expected a finite number (the parameters"
+                              f" of {self!r} overflow the float range)")
         ends = _phase_ends(self.total_steps, self.pct_start, self.three_phase)
-        return _one_cycle(ends, self.anneal, first, peak, first / self.final_div_factor)
+        return _one_cycle(ends, self.anneal, first, peak, last)
 
     def _eval(self, t: Array, ops: Ops) -> Array:
         # exactly the final value from T - 1 on (local clocks may round a hair short)

@@ -63,9 +63,10 @@ class Plateau(Schedule):
         min_lr: the floor :math:`\eta_{min}`, absolute or ``Rel`` (of the group's base).
         eps: the smallest change of a rate worth making (>= 0).
         nonfinite: ``"raise"`` (default) on a NaN or infinite metric, or ``"ignore"`` it.
-        every: the plateau decides on steps that are multiples of ``every`` only (e.g. the
-            number of updates per epoch when the metric comes once an epoch); a metric given
-            on another step is an error.
+        every: the plateau decides every ``every`` calls only (e.g. the number of updates
+            per epoch when the metric comes once an epoch); a metric given on another call is
+            an error. :class:`lrkit.torch.LRScheduler` counts its ``step()`` calls, so an
+            update that AMP's GradScaler skipped (``skipped="skip"``) keeps the cadence.
 
     Raises:
         ConfigError: a value outside the ranges above.
@@ -166,12 +167,9 @@ class PlateauTracker:
             return a > best * (1.0 + c.threshold)
         return a > best + c.threshold
 
-    def observe(self, metric: Any, step: int, *, check_every: bool = True) -> bool:
-        """Take one metric at ``step``; ``True`` when the rate should be reduced now.
-
-        ``check_every=False`` accepts a metric on a step that is not a multiple of
-        ``every`` (the scheduler's ``skipped="skip"`` policy, whose step lags).
-        """
+    def observe(self, metric: Any, step: int) -> bool:
+        """Take one metric at ``step`` (the scheduler's count of ``step()`` calls); ``True``
+        when the rate should be reduced now."""
         c = self.config
         if isinstance(metric, (bool, str, bytes, complex)):
             raise bad("metric", metric, "a real number or a one-element tensor")
@@ -187,7 +185,7 @@ class PlateauTracker:
             if c.nonfinite == "ignore":
                 return False
             raise bad("metric", metric, "a finite number (Plateau(nonfinite='ignore') skips it)")
-        if check_every and step % c.every:
+        if step % c.every:
             raise bad("metric", metric, f"no metric at step {step}: the plateau decides every "
                       f"{c.every} steps only (Plateau.every)")
         if self._better(value):

@@ -1,4 +1,4 @@
-"""Warmup-stable-decay ("trapezoidal") schedules and the 1-sqrt cooldown."""
+"""Warmup-stable-decay ("trapezoidal") schedules, the 1-sqrt and exponential cooldowns."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from lrkit.schedules.cosine import Cosine
 from lrkit.schedules.polynomial import Constant, Linear
 from lrkit.schedules.warmup import WARMUP_SHAPES, Warmup
 
-__all__ = ["DECAY_SHAPES", "WSD", "SqrtDecay"]
+__all__ = ["DECAY_SHAPES", "WSD", "ExpDecay", "SqrtDecay"]
 
 DECAY_SHAPES = ("linear", "cosine", "1-sqrt")
 
@@ -56,6 +56,59 @@ class SqrtDecay(Schedule):
     def _eval(self, t: Array, ops: Ops) -> Array:
         frac = ops.minimum(t, self.total_steps) / self.total_steps
         return ops.lerp(resolve(self.peak), resolve(self.end), ops.sqrt(frac))
+
+    @property
+    def horizon(self) -> float | None:
+        return self.total_steps
+
+
+@dataclasses.dataclass(frozen=True)
+class ExpDecay(Schedule):
+    r"""An exponential cooldown from ``peak`` to exactly ``end`` over ``total_steps``, then hold.
+
+    .. math::
+        \eta_t = \eta_{end} + (\eta_{peak} - \eta_{end})
+                 \frac{r^{\min(t, T)/T} - r}{1 - r}
+
+    with :math:`T` = ``total_steps`` and :math:`r` = ``ratio``: the exponential
+    :math:`r^{t/T}`, which falls to :math:`r` by :math:`T`, rescaled to fall from 1 to 0, so
+    the value reaches ``end`` at :math:`T`. A small :math:`r` drops fast at first.
+
+    Args:
+        total_steps: the horizon :math:`T` (> 0).
+        ratio: :math:`r`, in ``(0, 1)`` (default 0.1).
+        peak: the value at step 0 (default: the group's base rate).
+        end: the value at and after :math:`T` (default 0).
+
+    Raises:
+        ConfigError: ``total_steps <= 0``, ``ratio`` outside ``(0, 1)``, a negative or
+            non-finite value.
+
+    Example:
+        >>> s = ExpDecay(total_steps=100, ratio=0.25, peak=1.0)
+        >>> s(0), s(50), s(100), s(200)
+        (1.0, 0.3333333333333333, 0.0, 0.0)
+
+    Equivalent: timm ``WSDLRScheduler(decay_fn="exp", decay_ratio=r)``'s decay (timm's
+    ``create_scheduler_v2`` uses :math:`r = 0.1`).
+    """
+
+    kind = "exp_decay"
+    total_steps: float = 1.0
+    ratio: float = 0.1
+    peak: Value = Rel(1.0)
+    end: Value = 0.0
+
+    def __post_init__(self) -> None:
+        check_decay(self)
+        object.__setattr__(self, "ratio", check_number("ratio", self.ratio, low=0, high=1,
+                                                       low_open=True, high_open=True))
+
+    def _eval(self, t: Array, ops: Ops) -> Array:
+        r = self.ratio
+        frac = ops.minimum(t, self.total_steps) / self.total_steps
+        weight = ops.clip((ops.pow(r, frac) - r) / (1.0 - r), 0.0, 1.0)
+        return ops.lerp(resolve(self.end), resolve(self.peak), weight)
 
     @property
     def horizon(self) -> float | None:

@@ -5,8 +5,10 @@ Every schedule and composition round-trips exactly:
 generic over the registry of kinds: each :class:`~lrkit.schedules.base.Schedule` subclass with
 a ``kind`` is found automatically (see :func:`kinds`, :func:`register`), and its spec fields
 are its dataclass fields. Parsing never evaluates code: JSON goes through :func:`json.loads`,
-YAML through ``yaml.safe_load`` only, strings through a hand-written tokenizer and
-recursive-descent parser with bounded length (10 000 characters) and nesting (64 levels).
+YAML through a safe loader only (libyaml's where available), strings through a hand-written
+tokenizer and recursive-descent parser with bounded length (10 000 characters) and nesting
+(64 levels). JSON and YAML text is checked before parsing (at most 1 000 000 characters,
+40 000 separators and 64 levels of brackets), so any input is refused in milliseconds.
 Every error is a :class:`~lrkit.errors.SpecError` that names the bad key path (dicts, e.g.
 ``schedule.schedules[1].power``) or the column and token (strings), and what was expected.
 
@@ -18,10 +20,10 @@ their defaults but always writes ``total_steps``.
 **String grammar** (EBNF; ``{x}`` repeats, ``[x]`` is optional)::
 
     spec     = expr EOF ;
-    expr     = chain [ "over" NUMBER ] ;             (* total horizon, warmup included *)
+    expr     = chain [ "over" NUMBER [ UNIT ] ] ;    (* total horizon, warmup included *)
     chain    = term { "then" term } ;                 (* pieces end to end *)
     term     = atom { "*" atom } ;                    (* schedule * number scales *)
-    atom     = call | NAME | NUMBER | REL | STRING | list | "(" expr ")" ;
+    atom     = call | NAME | NUMBER [ UNIT ] | PCT | REL | STRING | list | "(" expr ")" ;
     call     = NAME "(" [ arg { "," arg } [ "," ] ] ")" ;
     arg      = [ NAME "=" ] expr ;                    (* positional or by field name *)
     list     = "[" [ expr { "," expr } [ "," ] ] "]" ;
@@ -29,6 +31,8 @@ their defaults but always writes ``total_steps``.
     NUMBER   = [ "+" | "-" ] ( digits [ "." [ digits ] ] | "." digits )
                [ ( "e" | "E" ) [ "+" | "-" ] digits ] ;
     REL      = NUMBER ( "x" | "X" ) ;                 (* 0.1x = Rel(0.1): 0.1 × base lr *)
+    PCT      = NUMBER "%" ;                           (* of the total, rounded up *)
+    UNIT     = "steps" | "step" | "epochs" | "epoch" ;  (* epochs: x steps_per_epoch *)
     STRING   = '"' { char | "\" char } '"' | "'" { char | "\" char } "'" ;
 
 Meaning:
@@ -46,12 +50,19 @@ Meaning:
   that lacks its ``schedule`` argument wraps everything after it: ``warmup(N, start=...,
   shape=...) then X`` is ``Warmup(X, steps=N, ...)`` (prefix mode unless ``mode=`` says).
 - ``A * 0.5`` (or ``0.5 * A``) is ``Scale(A, 0.5)``; ``A * B`` is ``Product((A, B))``.
+- **Units** (step-count fields and ``over`` only, see ``_registry.STEP_FIELDS``): ``10%`` is
+  10% of the call's own ``total_steps``, else of the innermost ``over N`` / the parser's
+  total, rounded up to whole steps (HF's ``warmup_ratio``); ``2 epochs`` is 2 x
+  ``steps_per_epoch``; ``0.5 steps`` half a step. A bare step count below 1
+  (``warmup(0.1)``) is refused with a hint to the percentage form. The dict form takes the
+  same units as strings (``"steps": "10%"``).
 - **Totals include warmup.** A total comes from ``over N`` or the ``total_steps=`` argument
   of the parsers. It fills ``total_steps`` where a schedule leaves it out: in a ``then``
   chain the last piece without ``total_steps`` gets what the other pieces leave, a prefix
   warmup of ``w`` steps leaves ``N - w`` to its schedule, ``scale``/``staircase``/``clamp``
-  pass it on. A schedule that needs ``total_steps`` and gets neither is an error; a total
-  with nothing to fill is ignored.
+  pass it on, ``shift(f, d)`` gives ``N + d`` to ``f`` (``d`` of them skipped). A schedule
+  that needs ``total_steps`` and gets neither is an error; a total with nothing to fill is
+  ignored.
 
 Examples:
     >>> from lrkit.schedules import Poly, Warmup
@@ -97,13 +108,15 @@ from typing import Any
 
 from lrkit.errors import SpecError
 from lrkit.schedules.base import Schedule
-from lrkit.spec._build import Budget, Fail, build, short, to_dict
+from lrkit.spec._build import Budget, Fail, Over, build, short, to_dict
 from lrkit.spec._convert import Converter
 from lrkit.spec._format import to_string
-from lrkit.spec._parse import MAX_LENGTH, OverNode, parse_tree
+from lrkit.spec._parse import OverNode, parse_tree
 from lrkit.spec._registry import kinds, register, signature
+from lrkit.spec._text import check_document, yaml_loader
 
 __all__ = [
+    "declared_total",
     "from_dict",
     "kinds",
     "load_json",
@@ -142,11 +155,15 @@ def _from_raw(d: Any, total: Any, budget: Budget) -> Schedule:
         raise SpecError("schedule: nested too deeply") from None
 
 
-def from_dict(d: Mapping[str, Any], total_steps: float | None = None) -> Schedule:
+def from_dict(
+    d: Mapping[str, Any], total_steps: float | None = None, *, steps_per_epoch: Any = None
+) -> Schedule:
     """The schedule of a dict spec (as :func:`to_dict` writes it, or JSON/YAML gives it).
 
     ``total_steps`` fills any ``total_steps`` the spec leaves out (totals include warmup: a
-    prefix warmup of ``w`` steps leaves ``total_steps - w`` to its schedule).
+    prefix warmup of ``w`` steps leaves ``total_steps - w`` to its schedule). Step counts
+    may be strings with a unit, as in spec strings: ``"10%"`` (of the mapping's own
+    ``total_steps``, else of ``total_steps``), ``"2 epochs"`` (with ``steps_per_epoch``).
 
     Raises:
         SpecError: unknown kind or field, a wrong type, a missing required field, or an
@@ -159,10 +176,17 @@ def from_dict(d: Mapping[str, Any], total_steps: float | None = None) -> Schedul
         Traceback (most recent call last):
         ...
         lrkit.errors.SpecError: schedule.power: power=-1 is invalid: expected a finite number > 0
+        >>> from_dict({"kind": "wsd", "warmup_steps": "10%"}, total_steps=1000).warmup_steps
+        100.0
     """
     if not isinstance(d, Mapping):
         raise SpecError(f"schedule: expected a mapping with a 'kind', got {short(d)}")
-    return _from_raw(d, total_steps, Budget())
+    return _from_raw(d, total_steps, _budget(total_steps, steps_per_epoch))
+
+
+def _budget(total: Any, steps_per_epoch: Any, lenient: bool = False) -> Budget:
+    return Budget(lenient_numbers=lenient, total=_check_total(total),
+                  steps_per_epoch=_check_spe(steps_per_epoch))
 
 
 def to_json(schedule: Schedule, **kwargs: Any) -> str:
@@ -170,24 +194,28 @@ def to_json(schedule: Schedule, **kwargs: Any) -> str:
     return json.dumps(to_dict(schedule), allow_nan=False, **kwargs)
 
 
-def load_json(text: str | bytes, total_steps: float | None = None) -> Schedule:
+def load_json(
+    text: str | bytes, total_steps: float | None = None, *, steps_per_epoch: Any = None
+) -> Schedule:
     """The schedule of a JSON dict spec (see :func:`from_dict`).
 
     Example:
         >>> load_json('{"kind": "constant", "value": 0.5}')
         Constant(value=0.5)
     """
-    if not isinstance(text, (str, bytes)) or len(text) > 100 * MAX_LENGTH:
-        raise SpecError("expected JSON text of at most 1000000 characters")
+    check_document(text, "JSON")
     try:
         d = json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise SpecError(f"invalid JSON: {short(str(exc), 120)}") from None
-    return from_dict(d, total_steps)
+    return from_dict(d, total_steps, steps_per_epoch=steps_per_epoch)
 
 
-def load_yaml(text: str | bytes, total_steps: float | None = None) -> Schedule:
-    """The schedule of a YAML dict spec, read with ``yaml.safe_load`` (never a full loader).
+def load_yaml(
+    text: str | bytes, total_steps: float | None = None, *, steps_per_epoch: Any = None
+) -> Schedule:
+    """The schedule of a YAML dict spec, read with a safe loader (never a full loader):
+    libyaml's ``CSafeLoader`` where PyYAML has it, else ``SafeLoader``.
 
     Python tags such as ``!!python/object/apply`` are refused by the safe loader. Where a
     number is expected, a number-like string is read as a number (YAML 1.1 reads ``1e-5``
@@ -199,22 +227,45 @@ def load_yaml(text: str | bytes, total_steps: float | None = None) -> Schedule:
     """
     import yaml
 
-    if not isinstance(text, (str, bytes)) or len(text) > 100 * MAX_LENGTH:
-        raise SpecError("expected YAML text of at most 1000000 characters")
+    check_document(text, "YAML")
     try:
-        d = yaml.safe_load(text)
+        d = yaml.load(text, Loader=yaml_loader())  # a safe loader only
     except (yaml.YAMLError, RecursionError) as exc:
         raise SpecError(f"invalid YAML: {short(str(exc), 200)}") from None
     if not isinstance(d, Mapping):
         raise SpecError(f"schedule: expected a mapping with a 'kind', got {short(d)}")
-    return _from_raw(d, total_steps, Budget(lenient_numbers=True))
+    return _from_raw(d, total_steps, _budget(total_steps, steps_per_epoch, lenient=True))
 
 
-def parse_string(text: str, total_steps: float | None = None) -> Schedule:
+def _check_spe(steps_per_epoch: Any) -> float | None:
+    if steps_per_epoch is None:
+        return None
+    upe = getattr(steps_per_epoch, "updates_per_epoch", steps_per_epoch)  # a Units
+    if isinstance(upe, bool) or not isinstance(upe, numbers.Real):
+        raise SpecError(
+            f"steps_per_epoch={steps_per_epoch!r} is invalid: expected a number > 0, a"
+            " lrkit.units.Units or None"
+        )
+    try:
+        value = float(upe)
+    except OverflowError:
+        value = float("inf")
+    if not 0 < value < float("inf"):
+        raise SpecError(
+            f"steps_per_epoch={steps_per_epoch!r} is invalid: expected a finite number > 0"
+        )
+    return upe if isinstance(upe, int) else value
+
+
+def parse_string(
+    text: str, total_steps: float | None = None, *, steps_per_epoch: Any = None
+) -> Schedule:
     """The schedule of a spec string (grammar in the module docstring).
 
     ``total_steps`` (or an ``over N`` suffix; both must agree) is the total horizon,
-    *warmup included*: it fills the ``total_steps`` the string leaves out.
+    *warmup included*: it fills the ``total_steps`` the string leaves out, and percentages
+    (``warmup(10%)``) are of it. ``steps_per_epoch`` (a number of optimizer updates, or a
+    :class:`lrkit.units.Units`) converts ``N epochs`` to steps.
 
     Raises:
         SpecError: ``at column C: <what was wrong>, expected <what>, got <token>``.
@@ -222,16 +273,28 @@ def parse_string(text: str, total_steps: float | None = None) -> Schedule:
     Example:
         >>> parse_string("poly(100, power=2) * 0.5")
         Scale(schedule=Poly(total_steps=100.0, power=2.0, peak=Rel(1.0), end=0.0), factor=0.5)
+        >>> parse_string("warmup(10%) then cosine over 1000").steps
+        100.0
+        >>> parse_string("warmup(2 epochs) then cosine over 10 epochs", steps_per_epoch=50)
+        Warmup(schedule=Cosine(total_steps=400.0, peak=Rel(1.0), end=0.0), steps=100.0, ...)
     """
     total = _check_total(total_steps)
+    spe = _check_spe(steps_per_epoch)
     tree = parse_tree(text)
-    if isinstance(tree, OverNode) and total is not None and tree.total != total:
-        raise SpecError(
-            f"at column {tree.col}: total steps given twice: 'over {tree.total}' and"
-            f" total_steps={total!r}; expected one of them (or equal values)"
-        )
-    conv = Converter()
+    conv = Converter(total, spe)
     raw = conv.schedule(tree)
+    if (
+        isinstance(tree, OverNode)
+        and isinstance(raw, Over)
+        and total is not None
+        and raw.total != total
+    ):
+        raise SpecError(
+            f"at column {tree.col}: total steps given twice: 'over {tree.total.text}"
+            f"{' ' + tree.total.value[1] if tree.total.kind == 'unit' else ''}'"
+            f" ({raw.total!r} steps) and total_steps={total!r}; expected one of them"
+            " (or equal values)"
+        )
     try:
         return build(raw, "schedule", total, Budget())
     except Fail as exc:
@@ -240,20 +303,47 @@ def parse_string(text: str, total_steps: float | None = None) -> Schedule:
         raise SpecError(f"{where}: {exc.message}") from None
 
 
-def parse(spec: Any, total_steps: float | None = None) -> Schedule:
+def declared_total(spec: Any, *, steps_per_epoch: Any = None) -> float | None:
+    """The total a spec string declares with a trailing ``over N`` (``N epochs`` converted
+    with ``steps_per_epoch``), or ``None``: another form, text that is not a spec string
+    (a file name), or a string without ``over``.
+
+    A schedule that never settles (``step(30) over 100``) has no horizon of its own; this is
+    the length the user asked for (what ``lrkit plot`` covers).
+
+    Example:
+        >>> declared_total("step(30, gamma=0.1) over 100")
+        100
+        >>> declared_total("cosine over 2 epochs", steps_per_epoch=50), declared_total("cos")
+        (100, None)
+    """
+    if not isinstance(spec, str) or spec.lstrip().startswith("{"):
+        return None
+    try:
+        tree = parse_tree(spec)
+    except SpecError:  # not a spec string (e.g. the name of a spec file)
+        return None
+    if not isinstance(tree, OverNode):
+        return None
+    return Converter(None, _check_spe(steps_per_epoch)).steps(tree.total, "over")
+
+
+def parse(spec: Any, total_steps: float | None = None, *, steps_per_epoch: Any = None) -> Schedule:
     """A schedule from any form: a Schedule (returned as is), a dict, JSON text (starting
-    with ``{``) or a spec string.
+    with ``{``) or a spec string (``steps_per_epoch`` as in :func:`parse_string`).
 
     Example:
         >>> parse("const(0.1)") == parse({"kind": "constant", "value": 0.1})
         True
+        >>> parse("cosine over 10 epochs", steps_per_epoch=100).total_steps
+        1000.0
     """
     if isinstance(spec, Schedule):
         return spec
     if isinstance(spec, Mapping):
-        return from_dict(spec, total_steps)
+        return from_dict(spec, total_steps, steps_per_epoch=steps_per_epoch)
     if isinstance(spec, str):
         if spec.lstrip().startswith("{"):
-            return load_json(spec, total_steps)
-        return parse_string(spec, total_steps)
+            return load_json(spec, total_steps, steps_per_epoch=steps_per_epoch)
+        return parse_string(spec, total_steps, steps_per_epoch=steps_per_epoch)
     raise SpecError(f"expected a schedule, a dict or a spec string, got {short(spec)}")

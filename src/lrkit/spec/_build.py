@@ -159,11 +159,20 @@ def to_dict(schedule: Schedule) -> dict[str, Any]:
 class Budget:
     """Counts values visited, so a hostile input cannot make the builder run long."""
 
-    def __init__(self, *, lenient_numbers: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        lenient_numbers: bool = False,
+        total: float | None = None,
+        steps_per_epoch: float | None = None,
+    ) -> None:
         self.nodes = 0
         #: read number-like strings as numbers where a number is expected (YAML 1.1 reads
         #: ``1e-5`` as a string)
         self.lenient_numbers = lenient_numbers
+        #: what unit strings in step fields (``"10%"``, ``"2 epochs"``) are resolved with
+        self.total = total
+        self.steps_per_epoch = steps_per_epoch
 
     def tick(self, path: str, depth: int) -> None:
         self.nodes += 1
@@ -298,7 +307,15 @@ def _fits(raw: Any, tp: type) -> bool:
     if tp is bool:
         return isinstance(raw, bool)
     if tp is int:
-        return _is_real(raw) and math.isfinite(float(raw)) and float(raw).is_integer()
+        if isinstance(raw, numbers.Integral) and not isinstance(raw, bool):
+            return True  # any size: the constructor's check_int bounds it (float() overflows)
+        if not _is_real(raw):
+            return False
+        try:
+            x = float(raw)
+        except OverflowError:
+            return False
+        return math.isfinite(x) and x.is_integer()
     if tp is float:
         return _is_real(raw)
     if tp is str:
@@ -318,6 +335,10 @@ def convert(
 ) -> Any:
     """A field value from its raw form, checked against the field's type hint."""
     budget.tick(path, depth)
+    if isinstance(raw, str) and field in reg.STEP_FIELDS and not _accepts(hint, str):
+        from lrkit.spec._convert import unit_string
+
+        raw = unit_string(raw, path, budget, node, field)
     if budget.lenient_numbers and isinstance(raw, str):
         raw = _number_string(raw, hint)
     origin = typing.get_origin(hint)

@@ -6,13 +6,19 @@ string) and which field a positional argument fills.
 
 from __future__ import annotations
 
+import math
 import typing
+from collections.abc import Mapping
+from fractions import Fraction
 from typing import Any
 
+from lrkit.errors import SpecError
 from lrkit.spec import _registry as reg
-from lrkit.spec._build import Chain, Over, _elem_hint
+from lrkit.spec._build import Budget, Chain, Fail, Over, _elem_hint
 from lrkit.spec._parse import (
     _LITERALS,
+    UNITS,
+    Arg,
     Call,
     ChainNode,
     ListNode,
@@ -21,13 +27,18 @@ from lrkit.spec._parse import (
     Node,
     OverNode,
     _fail,
+    tokenize,
 )
 
-__all__ = ["Converter"]
+__all__ = ["Converter", "unit_string"]
 
 
 def _show(node: Node) -> str:
     if isinstance(node, Lit):
+        if node.kind == "pct":
+            return f"percentage {node.text}"
+        if node.kind == "unit":
+            return f"'{node.text} {node.value[1]}'"
         kind = {"rel": "relative value", "word": "name"}.get(node.kind, node.kind)
         text = f"{node.value!r}" if node.kind != "rel" else f"{node.value!r}x"
         return f"{kind} {text}"
@@ -45,9 +56,12 @@ def _schedule_like(node: Node) -> bool:
 class Converter:
     """Syntax tree to raw form; ``cols`` maps ``(id(raw mapping), field)`` to a column."""
 
-    def __init__(self) -> None:
+    def __init__(self, total: float | None = None, steps_per_epoch: float | None = None) -> None:
         self.cols: dict[tuple[int, str | None], int] = {}
         self.keep: list[Any] = []  # keeps raw nodes alive, so their ids stay unique
+        #: the total that percentages are of: the innermost 'over N', else the parser's
+        self.total = total
+        self.steps_per_epoch = steps_per_epoch
 
     def mark(self, raw: Any, field: str | None, col: int) -> None:
         self.keep.append(raw)
@@ -75,7 +89,12 @@ class Converter:
             self.mark(chain, None, node.col)
             return chain
         if isinstance(node, OverNode):
-            over = Over(self.schedule(node.node), node.total)
+            total = self.steps(node.total, "over")
+            outer, self.total = self.total, total
+            try:
+                over = Over(self.schedule(node.node), total)
+            finally:
+                self.total = outer
             self.mark(over, None, node.col)
             return over
         if isinstance(node, MulNode):
@@ -125,6 +144,7 @@ class Converter:
         sched_slots = list(ki.schedule_fields)
         other_slots = list(ki.positional)
         keywords = False
+        named: dict[str, Arg] = {}
         for arg in node.args:
             if arg.key is None:
                 if keywords:
@@ -153,10 +173,21 @@ class Converter:
                         f"unknown argument {name!r} for {ki.kind}{reg.suggest(name, known)}"
                         f"; expected one of {', '.join(known)}",
                     )
-            if name in out:
+            if name in out or name in named:
                 raise _fail(arg.col, f"argument {name!r} of {ki.kind}(...) given twice")
-            out[name] = self.value(arg.value, ki.hints[name])
-            self.mark(out, name, arg.value.col)
+            named[name] = arg
+        # percentages are of the call's own total_steps where it gives one (wsd(1000,
+        # warmup_steps=10%)), else of the innermost 'over N' / the parser's total
+        own = named.get("total_steps")
+        outer = self.total
+        if own is not None and isinstance(own.value, Lit) and own.value.kind in ("number", "unit"):
+            self.total = self.steps(own.value, "total_steps")
+        try:
+            for name, arg in named.items():
+                out[name] = self.value(arg.value, ki.hints[name], name)
+                self.mark(out, name, arg.value.col)
+        finally:
+            self.total = outer
         return out
 
     @staticmethod
@@ -171,8 +202,68 @@ class Converter:
             return False
         return not other_slots or not _takes_str(ki.hints[other_slots[0]])
 
-    def value(self, node: Node, hint: Any) -> Any:
+    def steps(self, node: Lit, field: str) -> float:
+        """A step count written with a unit (``10%``, ``2 epochs``, ``0.5 steps``) or bare."""
+        if node.kind == "pct":
+            if field == "over":
+                raise _fail(node.col, "'over' takes steps or epochs ('over 10 epochs'), not"
+                            f" a percentage: got {node.text}")
+            return self.percent(node, field)
+        if node.kind == "unit":
+            number, unit = node.value
+            if unit == "steps":
+                return number  # type: ignore[no-any-return]
+            spe = self.steps_per_epoch
+            if spe is None:
+                raise _fail(
+                    node.col,
+                    f"'{node.text} {unit}' needs the optimizer steps per epoch: pass"
+                    " steps_per_epoch= (Python) or --steps-per-epoch S (command line)",
+                )
+            return _exact(Fraction(node.text) * Fraction(spe))
+        number = node.value
+        if not isinstance(number, bool) and isinstance(number, (int, float)) and 0 < number < 1:
+            if field == "over":
+                raise _fail(
+                    node.col,
+                    f"'over {node.text}' is less than one step: expected a total of steps"
+                    f" ('over 1000', 'over 10 epochs'), or 'over {node.text} steps' if meant",
+                )
+            raise _fail(
+                node.col,
+                f"{field}={node.text} is less than one step: for a fraction of the total write"
+                f" a percentage, e.g. {_pct_hint(node.text)}; for a fraction of one step write"
+                f" '{node.text} steps'",
+            )
+        return number  # type: ignore[no-any-return]
+
+    def percent(self, node: Lit, field: str) -> int:
+        """``p%`` of the total, rounded up to whole steps (as HF's ``warmup_ratio``)."""
+        p = Fraction(node.text.rstrip("%"))
+        if not 0 <= p <= 100:
+            raise _fail(node.col, f"{field}={node.text} is invalid: expected a percentage"
+                        " between 0% and 100% of the total")
+        if self.total is None:
+            raise _fail(
+                node.col,
+                f"{field}={node.text} is a percentage of the total steps, but no total was given:"
+                " add 'over N' (or pass total_steps=, or --steps N on the command line)",
+            )
+        return math.ceil(p * Fraction(self.total) / 100)
+
+    def value(self, node: Node, hint: Any, field: str = "", item: bool = False) -> Any:
         if isinstance(node, Lit):
+            if node.kind in ("pct", "unit") and field not in reg.STEP_FIELDS:
+                raise _fail(
+                    node.col,
+                    f"{_show(node)} is a number of steps, but {field or 'this value'} is not"
+                    " a step count; units (%, steps, epochs) are for "
+                    + ", ".join(sorted(reg.STEP_FIELDS)),
+                )
+            if node.kind in ("pct", "unit") or (
+                node.kind == "number" and field in _SCALAR_STEPS and not item
+            ):
+                return self.steps(node, field)
             if node.kind == "rel":
                 return {"rel": node.value}
             if node.kind != "word":
@@ -183,11 +274,56 @@ class Converter:
                 return self.schedule(node)
             return node.value
         if isinstance(node, ListNode):
-            return [self.value(n, _elem_hint(hint, i)) for i, n in enumerate(node.items)]
+            # list items take units but may be fractions (piecewise steps, boundaries)
+            return [self.value(n, _elem_hint(hint, i), field, True)
+                    for i, n in enumerate(node.items)]
         return self.schedule(node)
+
+
+#: scalar step-count fields, where a bare number below 1 is refused (``warmup(0.1)`` is
+#: almost always meant as a ratio)
+_SCALAR_STEPS = reg.STEP_FIELDS - {"boundaries"}
+
+
+def _exact(x: Fraction) -> float:
+    """A step count as an int where whole, else the nearest float."""
+    return int(x) if x.denominator == 1 else float(x)
+
+
+def _pct_hint(text: str) -> str:
+    try:
+        pct = Fraction(text) * 100
+    except (ValueError, ZeroDivisionError):  # pragma: no cover - the tokenizer's numbers
+        return "10%"
+    return f"{_exact(pct)}%"
 
 
 def _takes_str(hint: Any) -> bool:
     if hint is str or hint is Any:
         return True
     return any(_takes_str(a) for a in typing.get_args(hint))
+
+
+def unit_string(raw: str, path: str, budget: Budget, node: Any, field: str) -> Any:
+    """A step count written with a unit in a dict (``"10%"``, ``"2 epochs"``, ``"5 steps"``),
+    resolved as in spec strings: a percentage of the mapping's own ``total_steps`` where it
+    gives a number, else of the parser's total; epochs with ``steps_per_epoch``."""
+    try:
+        toks = tokenize(raw.strip())
+    except SpecError:
+        return raw
+    kinds = [t.kind for t in toks]
+    if kinds == ["pct", "eof"]:
+        lit = Lit(1, "pct", toks[0].value, toks[0].text)
+    elif kinds == ["number", "name", "eof"] and toks[1].text in UNITS:
+        lit = Lit(1, "unit", (toks[0].value, UNITS[toks[1].text]), toks[0].text)
+    else:
+        return raw
+    own = node.get("total_steps") if isinstance(node, Mapping) else None
+    own_total = isinstance(own, (int, float)) and not isinstance(own, bool)
+    total = own if own_total and field != "total_steps" else budget.total
+    try:
+        return Converter(total, budget.steps_per_epoch).steps(lit, field)
+    except SpecError as exc:
+        message = str(exc).split(": ", 1)[-1]  # drop the column: a dict has a key path
+        raise Fail(path, message, node, field) from None

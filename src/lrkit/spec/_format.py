@@ -57,6 +57,20 @@ def _value(v: Any, hint: Any) -> str:
     raise SpecError(f"{short(v)} cannot be written in a spec")
 
 
+def _field(name: str, v: Any, hint: Any) -> str:
+    """A field's value; a step count below one step says so (``0.5 steps``): the parser
+    reads a bare ``warmup(0.1)`` as a likely ratio and refuses it."""
+    text = _value(v, hint)
+    if (
+        name in reg.STEP_FIELDS
+        and isinstance(v, (int, float))
+        and not isinstance(v, bool)
+        and 0 < v < 1
+    ):
+        return f"{text} steps"
+    return text
+
+
 def _is_sched_value(v: Any) -> bool:
     if isinstance(v, Schedule):
         return True
@@ -81,12 +95,12 @@ def _call(s: Schedule, ki: reg.KindInfo, skip: tuple[str, ...] = ()) -> str:
                 continue
             if name not in emitted or _is_sched_value(emitted[name]) is not fits:
                 break
-            args.append(_value(emitted.pop(name), ki.hints[name]))
+            args.append(_field(name, emitted.pop(name), ki.hints[name]))
             if not fits:
                 break  # one positional value: the rest read better with their names
     for name, v in emit:
         if name in emitted:
-            args.append(f"{name}={_value(v, ki.hints[name])}")
+            args.append(f"{name}={_field(name, v, ki.hints[name])}")
     return f"{ki.kind}({', '.join(args)})"
 
 

@@ -20,6 +20,8 @@ MAX_LENGTH = 10_000
 _MAX_NUMBER = 40
 _PUNCT = "()[],=*"
 _KEYWORDS = ("then", "over")
+#: Unit words that may follow a number: ``10 epochs``, ``0.5 steps``.
+UNITS = {"step": "steps", "steps": "steps", "epoch": "epochs", "epochs": "epochs"}
 _LITERALS: dict[str, Any] = {
     "none": None, "None": None, "null": None,
     "true": True, "True": True, "false": False, "False": False,
@@ -95,6 +97,9 @@ def _number(text: str, i: int) -> tuple[Token, int]:
     if i < len(text) and text[i] in "xX" and not (i + 1 < len(text) and _ident_char(text[i + 1])):
         kind = "rel"
         i += 1
+    elif i < len(text) and text[i] == "%":
+        kind = "pct"
+        i += 1
     elif i < len(text) and (_ident_char(text[i]) or text[i] == "."):
         end = i
         while end < len(text) and (_ident_char(text[end]) or text[end] == "."):
@@ -168,10 +173,13 @@ class Node:
 
 @dataclasses.dataclass(frozen=True)
 class Lit(Node):
-    """A number, relative number (``rel``), string or word (a bare name)."""
+    """A number, relative number (``rel``), percentage (``pct``), number with a unit
+    (``unit``: ``value`` is ``(number, "steps" or "epochs")``), string or word (a bare name).
+    ``text`` is the number as written (exact decimal arithmetic for percentages)."""
 
-    kind: str  # number, rel, string, word
+    kind: str  # number, rel, pct, unit, string, word
     value: Any
+    text: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,7 +213,7 @@ class MulNode(Node):
 @dataclasses.dataclass(frozen=True)
 class OverNode(Node):
     node: Node
-    total: float
+    total: Lit  # a number, or a number with a unit
 
 
 class _Parser:
@@ -243,12 +251,13 @@ class _Parser:
         node = self.chain()
         if self.is_word("over"):
             over = self.take()
-            tok = self.take()
+            tok = self.peek()
             if tok.kind != "number" or not tok.value > 0:
                 raise _fail(
-                    tok.col, f"expected a number of steps > 0 after 'over', got {tok.show()}"
+                    tok.col,
+                    f"expected a number of steps > 0 after 'over' (or N epochs), got {tok.show()}",
                 )
-            node = OverNode(over.col, node, tok.value)
+            node = OverNode(over.col, node, self.number())
         self.depth -= 1
         return node
 
@@ -268,11 +277,22 @@ class _Parser:
             factors.append(self.atom())
         return first if len(factors) == 1 else MulNode(first.col, tuple(factors))
 
+    def number(self) -> Lit:
+        """A number token, with the unit word that follows it (``10 epochs``), if any."""
+        tok = self.take()
+        unit = self.peek()
+        if unit.kind == "name" and unit.text in UNITS and self.peek(1).kind != "=":
+            self.take()
+            return Lit(tok.col, "unit", (tok.value, UNITS[unit.text]), tok.text)
+        return Lit(tok.col, "number", tok.value, tok.text)
+
     def atom(self) -> Node:
         tok = self.peek()
-        if tok.kind in ("number", "rel", "string"):
+        if tok.kind == "number":
+            return self.number()
+        if tok.kind in ("rel", "pct", "string"):
             self.take()
-            return Lit(tok.col, tok.kind, tok.value)
+            return Lit(tok.col, tok.kind, tok.value, tok.text)
         if tok.kind == "[":
             self.take()
             items = self.sequence("]", "list item", f"'[' at column {tok.col}")

@@ -24,6 +24,7 @@ from lrkit.schedules.base import Rel, Schedule
 
 __all__ = [
     "ALIASES",
+    "STEP_FIELDS",
     "TOTAL_RULES",
     "KindInfo",
     "info",
@@ -44,7 +45,18 @@ def _warmup_rule(raw: Mapping[str, Any], total: float) -> dict[str, float]:
     steps = raw.get("steps", 0.0)
     if isinstance(steps, bool) or not isinstance(steps, numbers.Real):
         return {"schedule": total}  # the constructor reports the bad value
-    return {"schedule": total - float(steps) if raw.get("mode", "prefix") == "prefix" else total}
+    try:
+        w = float(steps)
+    except OverflowError:  # an int beyond the float range: the constructor reports it
+        return {"schedule": total}
+    return {"schedule": total - w if raw.get("mode", "prefix") == "prefix" else total}
+
+
+def _shift_rule(raw: Mapping[str, Any], total: float) -> dict[str, float]:
+    by = raw.get("by", 0.0)
+    if isinstance(by, bool) or not isinstance(by, numbers.Real):
+        return {"schedule": total}  # the constructor reports the bad value
+    return {"schedule": total + float(by)}
 
 
 def _pass_rule(raw: Mapping[str, Any], total: float) -> dict[str, float]:
@@ -58,7 +70,15 @@ TOTAL_RULES: dict[str, TotalRule] = {
     "scale": _pass_rule,
     "staircase": _pass_rule,
     "clamp": _pass_rule,
+    "shift": _shift_rule,  # shift(f, d) over N: f runs N + d steps, d of them skipped
 }
+
+#: Fields that count optimizer updates (steps): in a spec string they take units,
+#: ``10%`` (of the total), ``2 epochs`` (with steps per epoch) and ``0.5 steps``.
+STEP_FIELDS = frozenset({
+    "total_steps", "steps", "warmup_steps", "decay_steps", "step_size", "step_size_up",
+    "step_size_down", "period", "after", "boundaries", "timescale",
+})  # fmt: skip
 
 #: Short names, each mapped to the canonical kinds it may stand for (the first registered one
 #: wins), so aliases of classes that do not exist yet cost nothing.

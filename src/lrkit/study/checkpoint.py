@@ -136,7 +136,7 @@ def run_file(folder: str | os.PathLike[str], label: str) -> Path:
 
     Example:
         >>> run_file("ck", "setr / sgd / seed 0").name
-        'run-setr-sgd-seed-0-1e4b0a.pt'
+        'run-setr-sgd-seed-0-abc22d.pt'
     """
     import hashlib
 

@@ -66,7 +66,7 @@ def _presets(total: int, per_eval: int, higher_is_better: bool) -> dict[str, Sch
     out = {k: ScheduleChoice(k, v) for k, v in specs.items()}
     out["segmenter"] = ScheduleChoice(
         "segmenter",
-        f"PolynomialLR(step_size=1, iter_warmup=0, iter_max={total}, power=0.9, min_lr=1e-5)",
+        f"segmenter({total}, power=0.9, end=1e-05)",
         kind="segmenter",
     )
     order = ("setr", "segmenter", "poly-warmup", "step", "cosine-warmup", "onecycle")
@@ -123,10 +123,18 @@ def resolve_schedules(
 
 
 def build_schedule(choice: ScheduleChoice, steps: int) -> Any:
-    """The :class:`~lrkit.schedules.base.Schedule` of a spec choice (horizon ``steps``)."""
+    """The :class:`~lrkit.schedules.base.Schedule` of a spec choice.
+
+    A spec with its own horizon (``onecycle over 100``, ``cosine(500)``) is taken as given;
+    one without (``warmup(50) then cosine``) gets the whole run, ``steps``.
+    """
+    from lrkit.errors import SpecError
     from lrkit.spec import parse
 
-    return parse(choice.spec, total_steps=steps)
+    try:
+        return parse(choice.spec)
+    except SpecError:  # no horizon of its own: the run's (a bad spec fails here again)
+        return parse(choice.spec, total_steps=steps)
 
 
 def base_rates(task: Any, optimizers: Sequence[str],

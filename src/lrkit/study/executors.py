@@ -168,13 +168,15 @@ class LocalWorkers:
             on_event: OnEvent | None = None) -> Iterator[RunResult]:
         import multiprocessing as mp
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+        from concurrent.futures.process import BrokenProcessPool
 
         ctx = mp.get_context("spawn")
         queue = ctx.Queue()
         self.pool = ProcessPoolExecutor(max_workers=max(1, min(self.workers, len(jobs))),
                                         mp_context=ctx, initializer=_init_worker,
                                         initargs=(queue, os.getpid()))
-        pending = {self.pool.submit(_execute_in_worker, source, job) for job in jobs}
+        futures = {self.pool.submit(_execute_in_worker, source, job): job for job in jobs}
+        pending = set(futures)
 
         def drain() -> None:
             while True:
@@ -189,7 +191,13 @@ class LocalWorkers:
             done, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
             drain()
             for fut in done:
-                yield fut.result()
+                try:
+                    yield fut.result()
+                except BrokenProcessPool as exc:  # a worker died (killed, out of memory)
+                    job = futures[fut]
+                    out = RunResult(job.config, job.info, status="failed", id=job.run_id)
+                    out.error = f"the worker process died: {exc}".splitlines()[0][:300]
+                    yield out
         drain()
         self.close()
 

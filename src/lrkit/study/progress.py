@@ -29,6 +29,7 @@ class Progress:
         self.total_runs = len(labels) + done_before
         self.finished = done_before
         self.seen: dict[int, int] = {}
+        self.ended: set[int] = set()
         self.bars: dict[int, Any] = {}
         self.bar: Any = None
         self.lines = False
@@ -66,6 +67,8 @@ class Progress:
             self.bar.stop()
 
     def event(self, index: int, updates: int, steps: int) -> None:
+        if index in self.ended:  # a late event of a finished run (queues are not ordered)
+            return
         before = self.seen.get(index, 0)
         self.seen[index] = max(before, updates)
         if self.bar is None:
@@ -83,6 +86,7 @@ class Progress:
         return elapsed * (total - done) / done if done else float("nan")
 
     def end(self, index: int, result: Any) -> None:
+        self.ended.add(index)
         self.finished += 1
         steps = self.steps.get(index, 0)
         before = self.seen.get(index, 0)

@@ -11,7 +11,7 @@ from lrkit.errors import ConfigError
 from lrkit.schedules.base import Schedule
 from lrkit.schedules.plateau import Plateau
 
-__all__ = ["ScheduleArg", "Spec", "has_plateau"]
+__all__ = ["ScheduleArg", "Spec", "check_no_lr_scale", "has_plateau"]
 
 ScheduleArg = Schedule | Sequence[Schedule | None] | Mapping[int, Schedule | None] | None
 
@@ -73,3 +73,18 @@ class Spec:
     @property
     def active(self) -> bool:
         return self.every is not None or bool(self.per)
+
+
+def check_no_lr_scale(index: int, group: dict[str, Any]) -> None:
+    """Refuse timm's per-group ``lr_scale`` under one shared schedule instead of ignoring it.
+
+    timm's schedulers multiply every rate they write by the group's ``lr_scale`` (layer-wise
+    decay); one schedule for all groups would silently drop that factor.
+    """
+    scale = group.get("lr_scale", 1.0)
+    if scale != 1.0:
+        raise bad(f"param_groups[{index}]['lr_scale']", scale,
+                  "absent or 1 when one schedule drives every group (LRScheduler does not apply "
+                  "timm's lr_scale by itself): pass one schedule per group, e.g. "
+                  "lrkit.convert.from_timm(..., optimizer=optimizer), which applies it")
+

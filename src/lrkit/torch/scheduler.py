@@ -11,7 +11,7 @@ from lrkit._validate import bad, check_choice, check_int
 from lrkit.errors import ConfigError, StateError
 from lrkit.schedules.base import Schedule
 from lrkit.schedules.plateau import Plateau, PlateauTracker
-from lrkit.torch._args import ScheduleArg, Spec, has_plateau
+from lrkit.torch._args import ScheduleArg, Spec, check_no_lr_scale, has_plateau
 from lrkit.torch._fields import FIELDS, canonical_field, slot_for
 from lrkit.torch._plan import Entry, GroupPlan, Layout
 from lrkit.torch.device import DeviceStepper
@@ -186,6 +186,9 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
         self._hook: Any = None
         if skipped == "skip":
             self._hook = optimizer.register_step_post_hook(self._count_update)
+        from lrkit.inspect.advice import warn_advice  # pure Python: what a schedule means here
+
+        warn_advice(optimizer)  # schedule-free, Prodigy, Rprop ...: a ScheduleAdviceWarning
 
     def _count_update(self, *_: Any) -> None:
         self._updates += 1
@@ -198,6 +201,8 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
             sched = spec.for_group(index, late=late)
             if sched is None:
                 continue
+            if field == "lr" and spec.per is None:
+                check_no_lr_scale(index, group)
             slot = slot_for(field, group, index)
             base = slot.initial(group, f"param_groups[{index}]")
             self._check_plateau(field, index, sched)
@@ -499,3 +504,4 @@ def _as_float(value: Any) -> float:
     if isinstance(value, torch.Tensor):
         return float(value.detach().cpu().reshape(-1)[0])
     return float(value)
+
