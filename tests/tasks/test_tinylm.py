@@ -204,7 +204,7 @@ def test_a_study_runs_tinylm_by_name_with_its_defaults() -> None:
         assert len(r.train_loss) == 4
         assert r.evals["step"] == [2, 4]
         assert len(r.evals["val_loss"]) == 2
-        assert r.config.lr == 3e-3  # the task's AdamW peak
+        assert r.config.lr == 6e-3  # the task's AdamW peak
         assert r.task["describe"]["corpus"]["train_sha256"] == (
             TinyLM(**args).describe()["corpus"]["train_sha256"])
     assert study.runs[0].train_loss != study.runs[1].train_loss
