@@ -98,6 +98,13 @@ def test_report_files(tiny_report: Path) -> None:
     assert "https://" not in html
     for src in re.findall(r'<img src="([^"]+)"', html):
         assert (tiny_report / src).is_file()
+    # the per-layer heat map: one per optimizer, from run files that carry the fields
+    assert "<h2>Per-layer update sizes</h2>" in html
+    for opt in ("sgd", "adamw"):
+        assert f'<img src="layers_{opt}.png"' in html
+        assert png_size(tiny_report / f"layers_{opt}.png")[0] > 300
+    for r in runs:
+        assert r["layers"]["steps"] == list(range(1, spe + 1))  # stride 1 for 23 updates
 
 
 @pytest.mark.slow

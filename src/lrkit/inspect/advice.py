@@ -9,7 +9,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-__all__ = ["ScheduleAdviceWarning", "advice", "warn_advice"]
+__all__ = ["ScheduleAdviceWarning", "advice", "advice_for", "warn_advice"]
 
 
 class ScheduleAdviceWarning(UserWarning):
@@ -63,7 +63,12 @@ _NOTES: dict[str, str] = {
 
 def advice(optimizer: Any) -> list[str]:
     """Schedule-related notes for this optimizer's class (empty for plain SGD/Adam-like)."""
-    name = type(optimizer).__name__
+    return advice_for(type(optimizer).__name__)
+
+
+def advice_for(class_name: str) -> list[str]:
+    """:func:`advice` by class name (``"Prodigy"``, ``"AdamWScheduleFree"``), no instance."""
+    name = class_name
     out = []
     for key, note in _NOTES.items():
         if key in name:

@@ -16,7 +16,9 @@ from lrkit._validate import bad, check_int, check_number
 from lrkit.errors import ConfigError
 
 __all__ = [
+    "CLASS_NAMES",
     "OPTIMIZERS",
+    "PACKAGES",
     "PRESETS",
     "RunConfig",
     "ScheduleChoice",
@@ -24,16 +26,59 @@ __all__ = [
     "build_schedule",
     "default_schedules",
     "make_optimizer",
+    "optimizer_class",
     "resolve_schedules",
     "set_determinism",
 ]
 
-#: Optimizers of a study: name -> (default base rate, default weight decay).
+#: Optimizers of a study: name -> (default base rate, default weight decay). ``schedulefree``
+#: (``AdamWScheduleFree``) and ``prodigy`` need their packages (:data:`PACKAGES`); Prodigy's
+#: rate multiplies its own estimate ``d``, hence 1.0.
 OPTIMIZERS: dict[str, tuple[float, float]] = {
     "sgd": (0.05, 5e-4),
     "adamw": (3e-3, 1e-2),
     "adam": (3e-3, 0.0),
+    "nadam": (3e-3, 0.0),
+    "radam": (3e-3, 0.0),
+    "rmsprop": (1e-3, 0.0),
+    "adagrad": (3e-2, 0.0),
+    "adafactor": (1e-2, 0.0),
+    "schedulefree": (3e-3, 0.0),
+    "prodigy": (1.0, 0.0),
 }
+
+#: Third-party optimizers: name -> (module, class, pip package).
+PACKAGES: dict[str, tuple[str, str, str]] = {
+    "schedulefree": ("schedulefree", "AdamWScheduleFree", "schedulefree"),
+    "prodigy": ("prodigyopt", "Prodigy", "prodigyopt"),
+}
+
+#: The optimizer class each study name builds (for :func:`lrkit.inspect.advice.advice_for`).
+CLASS_NAMES: dict[str, str] = {
+    "sgd": "SGD", "adamw": "AdamW", "adam": "Adam", "nadam": "NAdam", "radam": "RAdam",
+    "rmsprop": "RMSprop", "adagrad": "Adagrad", "adafactor": "Adafactor",
+    "schedulefree": "AdamWScheduleFree", "prodigy": "Prodigy",
+}
+
+
+def optimizer_class(name: str) -> Any:
+    """The optimizer class of a study name; a third-party package is imported here.
+
+    Raises:
+        ConfigError: an unknown name, or a third-party package that is not installed.
+    """
+    if name not in OPTIMIZERS:
+        raise bad("optimizer", name, "one of " + ", ".join(OPTIMIZERS))
+    if name in PACKAGES:
+        import importlib
+
+        module, cls, pip = PACKAGES[name]
+        try:
+            return getattr(importlib.import_module(module), cls)
+        except ImportError:
+            raise ConfigError(f"optimizer={name!r} needs the {pip!r} package: "
+                              f"pip install {pip}") from None
+    return getattr(torch.optim, CLASS_NAMES[name])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,8 +190,7 @@ def base_rates(task: Any, optimizers: Sequence[str],
     own_wd = dict(getattr(task, "weight_decay", None) or {})
     out = {}
     for o in optimizers:
-        if o not in OPTIMIZERS:
-            raise bad("optimizer", o, "one of " + ", ".join(OPTIMIZERS))
+        optimizer_class(o)  # an unknown name or a missing package fails before any run
         lr = (given or {}).get(o, own_lr.get(o, OPTIMIZERS[o][0]))
         wd = own_wd.get(o, OPTIMIZERS[o][1])
         out[o] = (check_number(f"lr[{o}]", lr, low=0, low_open=True),
@@ -157,17 +201,22 @@ def base_rates(task: Any, optimizers: Sequence[str],
 def make_optimizer(
     name: str, params: Any, lr: float | None = None, weight_decay: float | None = None
 ) -> torch.optim.Optimizer:
-    """``sgd`` (momentum 0.9, Nesterov off), ``adamw`` or ``adam`` with the given base rate."""
-    if name not in OPTIMIZERS:
-        raise bad("optimizer", name, "one of " + ", ".join(OPTIMIZERS))
+    """The optimizer of a study name (:data:`OPTIMIZERS`) with the given base rate.
+
+    ``sgd`` has momentum 0.9 (Nesterov off); the others keep their class's defaults apart from
+    ``lr`` and ``weight_decay``. A schedule-free optimizer is returned in train mode (the
+    runner calls ``optimizer.eval()`` around evaluations).
+    """
+    cls = optimizer_class(name)
     default_lr, default_wd = OPTIMIZERS[name]
     lr = default_lr if lr is None else check_number("lr", lr, low=0, low_open=True)
     wd = default_wd if weight_decay is None else check_number("weight_decay", weight_decay, low=0)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=wd)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
-    return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+    opt: torch.optim.Optimizer = cls(params, lr=lr, weight_decay=wd)
+    if callable(getattr(opt, "train", None)):
+        opt.train()  # type: ignore[attr-defined]
+    return opt
 
 
 def set_determinism(threads: int) -> None:

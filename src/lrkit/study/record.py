@@ -2,7 +2,8 @@
 
 The file format is documented in ``docs/run_format.md``: per update the rate used and the
 training loss, the effective-rate band for Adam-type optimizers, the task's metrics at each
-evaluation. It is the only contract between studies and the loss-curve laws.
+evaluation, and the per-layer fields every few updates (``layers``). It is the only
+contract between studies and the loss-curve laws.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class RunResult:
     error: str | None = None
     wall_time_s: float = 0.0
     id: str = ""
+    layers: dict[str, Any] | None = None
 
     @property
     def diverged(self) -> bool:
@@ -82,6 +84,7 @@ class RunResult:
             "logs": self.logs,
             "final": self.final,
             "wall_time_s": self.wall_time_s,
+            **({"layers": self.layers} if self.layers is not None else {}),
         }
 
     @classmethod
@@ -96,7 +99,8 @@ class RunResult:
                    list(d["updates"]["train_loss"]), d.get("effective_lr"),
                    {k: list(v) for k, v in d["evals"].items()},
                    {k: list(v) for k, v in (d.get("logs") or {}).items()},
-                   d["status"], d.get("error"), float(d.get("wall_time_s", 0.0)), d["id"])
+                   d["status"], d.get("error"), float(d.get("wall_time_s", 0.0)), d["id"],
+                   d.get("layers"))
 
     def write(self, folder: str | os.PathLike[str]) -> Path:
         """Write ``folder/<id>.json``; return its path."""

@@ -45,6 +45,15 @@ Section = Callable[[Path, Sequence[Any]], "tuple[str, str] | None"]
 #: write figures into ``folder``. The per-layer effective-rate heat map hooks in here.
 SECTIONS: list[Section] = []
 
+
+def _layer_heatmaps(folder: Path, runs: Sequence[Any]) -> tuple[str, str] | None:
+    from lrkit.study.layers import heatmap_section
+
+    return heatmap_section(folder, runs)
+
+
+SECTIONS.append(_layer_heatmaps)
+
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1150px; color: #222;
        font-size: 16px; line-height: 1.45; padding: 0 1em; }
@@ -60,6 +69,7 @@ figure { margin: 1.5em 0; } img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { color: #555; font-size: 0.9em; }
 .partial, .failed { background: #fff3cd; border: 1px solid #e0c060; padding: 0.6em; }
 code { font-size: 0.9em; }
+.advice { color: #444; font-size: 0.92em; margin: 0 0 0.8em 1.2em; }
 """
 
 
@@ -228,6 +238,16 @@ def write_report(folder: Path, runs: Sequence[Any], *, task: dict[str, Any],
     return out
 
 
+def _advice(optimizer: str) -> str:
+    """The schedule notes of :func:`lrkit.inspect.advice.advice_for` for a study optimizer."""
+    from lrkit.inspect.advice import advice_for
+    from lrkit.study.config import CLASS_NAMES
+
+    notes = advice_for(CLASS_NAMES.get(optimizer, optimizer))
+    return "".join(f'<p class="advice"><b>{html.escape(optimizer)}</b>: {html.escape(n)}</p>'
+                   for n in notes)
+
+
 def _html(runs: Sequence[Any], task: dict[str, Any], study: dict[str, Any],
           verdicts: list[OptimizerVerdict], tables: dict[str, list[dict[str, Any]]],
           figures: list[str], sections: list[tuple[str, str]], partial: str | None) -> str:
@@ -240,7 +260,8 @@ def _html(runs: Sequence[Any], task: dict[str, Any], study: dict[str, Any],
         banner += '<div class="failed"><b>Failed runs</b><ul>' + "".join(
             f"<li>{esc(r.config.label)}: {esc(r.error or '')}</li>" for r in failed) + \
             "</ul></div>"
-    conclusion = "".join(f'<p class="verdict">{esc(v.sentence)}</p>' for v in verdicts)
+    conclusion = "".join(f'<p class="verdict">{esc(v.sentence)}</p>{_advice(v.optimizer)}'
+                         for v in verdicts)
     tabs = "".join(f"<h3>{esc(o)}</h3>{_html_table(rows, metric)}" for o, rows in
                    tables.items())
     seeds = study.get("seeds", [])

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from lrkit.study.config import RunConfig, build_schedule, make_optimizer, set_determinism
+from lrkit.study.layers import LayerRecorder, layer_stride
 from lrkit.study.record import RunResult
 from lrkit.tasks.base import check_run, is_callback_run
 
@@ -52,9 +53,14 @@ class _Stepper:
             self.impl: Any = PolynomialLR(opt, step_size=1, iter_warmup=0,
                                           iter_max=cfg.steps, power=0.9, min_lr=1e-5)
         else:
+            import warnings
+
+            from lrkit.inspect.advice import ScheduleAdviceWarning
             from lrkit.torch import LRScheduler
 
-            self.impl = LRScheduler(opt, build_schedule(cfg.schedule, cfg.steps))
+            with warnings.catch_warnings():  # the report shows the advice under the verdict
+                warnings.simplefilter("ignore", ScheduleAdviceWarning)
+                self.impl = LRScheduler(opt, build_schedule(cfg.schedule, cfg.steps))
 
     def after_update(self, updates: int, metric: float | None) -> None:
         """Called once after each ``optimizer.step()``; ``metric`` at evaluation steps."""
@@ -128,7 +134,7 @@ class _Loop:
     """The state of one run and its checkpoint."""
 
     def __init__(self, task: Any, cfg: RunConfig, band: bool, info: dict[str, Any],
-                 run_id: str) -> None:
+                 run_id: str, layers: bool = True) -> None:
         self.task, self.cfg = task, cfg
         self.rank, self.world = _world()
         torch.manual_seed(cfg.seed)
@@ -144,6 +150,9 @@ class _Loop:
                 dist.broadcast(t, 0)
         self.stepper = _Stepper(cfg, self.opt)
         self.recorder = _Band(self.opt) if band else None
+        self.layers = LayerRecorder(self.opt, self.model, layer_stride(cfg.steps)) \
+            if layers else None
+        self.schedule_free = callable(getattr(self.opt, "eval", None))
         self.out = RunResult(cfg, info, id=run_id)
         self.updates = 0
         self.since_eval: list[float] = []
@@ -164,6 +173,7 @@ class _Loop:
             "optimizer": self.opt.state_dict(), "scheduler": self.stepper.impl.state_dict(),
             "rng": {"torch": torch.get_rng_state()},
             "monitor": None if self.recorder is None else self.recorder.state(),
+            "layers": None if self.layers is None else self.layers.state(),
             "result": {"lr": o.lr, "train_loss": o.train_loss, "evals": o.evals,
                        "logs": o.logs, "status": o.status, "error": o.error},
         }
@@ -182,6 +192,8 @@ class _Loop:
             torch.set_rng_state(state["rng"]["torch"])
             if self.recorder is not None:
                 self.recorder.load(state["monitor"])
+            if self.layers is not None and state.get("layers") is not None:
+                self.layers.load(state["layers"])
             r = state["result"]
             o = self.out
             o.lr, o.train_loss = list(r["lr"]), list(r["train_loss"])
@@ -251,11 +263,15 @@ class _Loop:
 
     def _evaluate(self) -> dict[str, float]:
         self.model.eval()
+        if self.schedule_free:  # evaluate the averaged weights (x), not the y sequence
+            self.opt.eval()  # type: ignore[attr-defined]
         try:
             with torch.no_grad():
                 metrics = self.run.evaluate()
         finally:
             self.model.train()
+            if self.schedule_free:
+                self.opt.train()  # type: ignore[attr-defined]
         return {str(k): float(v) for k, v in metrics.items()}
 
     def after_update(self, value: float) -> bool:
@@ -267,6 +283,8 @@ class _Loop:
         self.since_eval.append(value)
         if self.recorder is not None:
             self.recorder.record()
+        if self.layers is not None:
+            self.layers.record()
         self.updates += 1
         metric = None
         if self.updates % self.task.eval_every == 0 or self.updates == cfg.steps:
@@ -380,6 +398,7 @@ def run_one(
     *,
     threads: int = 1,
     band: bool | None = None,
+    layers: bool = True,
     checkpoint: Any | None = None,
     on_step: OnStep | None = None,
     info: dict[str, Any] | None = None,
@@ -387,7 +406,10 @@ def run_one(
 ) -> RunResult:
     """Train ``task`` once under ``cfg``; ``on_step(updates, steps)`` after each update.
 
-    ``band`` records the effective-rate band (default: for Adam-type optimizers). A run whose
+    ``band`` records the effective-rate band (default: for Adam-type optimizers); ``layers``
+    the per-layer fields every :func:`lrkit.study.layers.layer_stride` updates (the run
+    file's ``layers``). A schedule-free optimizer is put in eval mode around each evaluation
+    and in train mode for training. A run whose
     loss becomes non-finite stops and is marked ``diverged``; one whose task raises is marked
     ``failed`` with the error (the numbers recorded so far are kept).
 
@@ -405,7 +427,7 @@ def run_one(
     start = time.perf_counter()
     loop: _Loop | None = None
     try:
-        loop = _Loop(task, cfg, band, info, run_id)
+        loop = _Loop(task, cfg, band, info, run_id, layers)
         if checkpoint is not None and checkpoint.resume and Path(checkpoint.path).exists():
             from lrkit.study.checkpoint import load_checkpoint
 
@@ -429,4 +451,7 @@ def run_one(
         out.wall_time_s = time.perf_counter() - start
     if loop is not None and loop.recorder is not None:
         out.band = {k: list(v) for k, v in loop.recorder.data.items()}
+    if loop is not None and loop.layers is not None:
+        out.layers = loop.layers.data()
+        loop.layers.tracking.remove()
     return out
