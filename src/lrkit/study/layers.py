@@ -45,11 +45,15 @@ class LayerRecorder:
     """Per-layer fields of every named parameter, every ``every`` updates."""
 
     def __init__(self, opt: torch.optim.Optimizer, model: torch.nn.Module, every: int) -> None:
-        from lrkit.inspect import Monitor, track
+        from lrkit.inspect import Monitor, ScheduleAdviceWarning, track
 
-        self.tracking = track(opt)  # the d / eta a step used (Prodigy, ASGD), exact deltas
+        name = type(opt).__name__
+        # the d / eta a step used (Prodigy, D-Adaptation, ASGD); a hook on every step, so only
+        # where a step overwrites what it used
+        self.tracking = track(opt) if any(k in name for k in ("Prodigy", "DAdapt", "ASGD")) \
+            else None
         with warnings.catch_warnings():  # the advice goes to the report, not to stderr
-            warnings.simplefilter("ignore")
+            warnings.simplefilter("ignore", ScheduleAdviceWarning)
             self.monitor = Monitor(opt, every=every, per_param=True,
                                    named_parameters=model.named_parameters(), updates="derive")
         self.steps: list[int] = []

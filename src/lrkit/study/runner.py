@@ -453,5 +453,6 @@ def run_one(
         out.band = {k: list(v) for k, v in loop.recorder.data.items()}
     if loop is not None and loop.layers is not None:
         out.layers = loop.layers.data()
-        loop.layers.tracking.remove()
+        if loop.layers.tracking is not None:
+            loop.layers.tracking.remove()
     return out
