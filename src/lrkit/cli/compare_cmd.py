@@ -276,10 +276,13 @@ def _check_predict(args: argparse.Namespace, names: list[str]) -> None:
     study = list(dict.fromkeys(names))
     given = ",".join(args.predict)
     unknown = [n for n in args.predict if n not in study]
-    if not args.predict or unknown:
-        raise UsageError(f"--predict {given!r}: {', '.join(map(repr, unknown)) or 'nothing'} "
-                         f"is not a schedule of this study; expected names among "
+    if not args.predict:
+        raise UsageError(f"--predict {given!r}: give the schedules to fit on, among "
                          f"{', '.join(study)}")
+    if unknown:
+        raise UsageError(f"--predict {given!r}: {', '.join(map(repr, unknown))} "
+                         f"{'is not a schedule' if len(unknown) == 1 else 'are not schedules'}"
+                         f" of this study; expected names among {', '.join(study)}")
     if len(set(args.predict)) == len(study):
         raise UsageError(f"--predict {given!r}: names every schedule of the study, so "
                          "nothing is left to predict; leave at least one out")
