@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lrkit.cli import main
 from lrkit.cli._common import UsageError
 from lrkit.cli.compare_cmd import _check_predict
 from lrkit.laws import fit, predict
@@ -22,19 +23,17 @@ from lrkit.laws.io import average_seeds, load_law, read_run_file
 from lrkit.study.prediction import BOOTSTRAP, predicted_vs_measured
 from lrkit.study.record import RunResult
 
-from ._util import lrkit
-
 STUDY = ["--schedules", "constant,cosine-warmup,setr", "--optimizers", "sgd", "--steps", "30",
          "--seeds", "0,1", "--workers", "1"]
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("predict")
-    r = lrkit("compare", *STUDY, "--predict", "constant,cosine-warmup", "-o", "rep", "-q",
-              cwd=root)
-    assert r.returncode == 0, r.stderr
-    return root / "rep"
+    out = tmp_path_factory.mktemp("predict") / "rep"
+    # in this process: the same code path as the command line without a second interpreter
+    assert main(["compare", *STUDY, "--predict", "constant,cosine-warmup", "-o", str(out),
+                 "-q"]) == 0
+    return out
 
 
 def _tail_mean(losses: np.ndarray, n: int) -> float:
@@ -121,11 +120,12 @@ def test_a_fit_that_fails_says_why_and_gives_no_number(
 
 
 @pytest.mark.slow
-def test_a_bad_predict_name_exits_2_before_training(tmp_path: Path) -> None:
-    r = lrkit("compare", "--schedules", "constant,setr", "--optimizers", "sgd", "--seeds", "0",
-              "--predict", "constant,cosin", "-o", "rep", "-q", cwd=tmp_path)
-    assert r.returncode == 2, (r.stdout, r.stderr)
-    assert r.stderr.strip().splitlines() == [
+def test_a_bad_predict_name_exits_2_before_training(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["compare", "--schedules", "constant,setr", "--optimizers", "sgd", "--seeds",
+                 "0", "--predict", "constant,cosin", "-o", str(tmp_path / "rep"), "-q"])
+    assert code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
         "lrkit compare: error: --predict 'constant,cosin': 'cosin' is not a schedule of this "
         "study; expected names among constant, setr"]
     assert list(tmp_path.iterdir()) == []
