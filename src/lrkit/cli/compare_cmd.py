@@ -83,8 +83,6 @@ def add_parser(sub: Any, parent: argparse.ArgumentParser) -> None:
             "lrkit compare --schedules setr,onecycle --schedule 'fast=onecycle over 100' "
             "--optimizers adamw --epochs 3 --seeds 0 -o out",
             "lrkit compare --list",
-            "lrkit compare --schedules constant,cosine-warmup,setr --optimizers sgd "
-            "--epochs 3 --seeds 0 --predict constant,cosine-warmup -o out",
         ],
     )
     add_task_options(p)
