@@ -137,6 +137,13 @@ def add_parser(sub: Any, parent: argparse.ArgumentParser) -> None:
     p.add_argument("--tensorboard", type=Path, default=None, metavar="DIR",
                    help="also write every run as a TensorBoard run under DIR (needs the "
                    "tensorboard package)")
+    p.add_argument("--predict", type=_csv_list, default=None, metavar="NAMES",
+                   help="after the study, fit a loss-curve law per optimizer on these "
+                   "schedules' runs (comma-separated names of the study's schedules, seeds "
+                   "averaged) and predict every other schedule: the report shows predicted "
+                   "against measured curves with their errors and gets law.json")
+    p.add_argument("--law", choices=("multi-power", "annealing"), default=None,
+                   help="the law --predict fits (default multi-power)")
     p.add_argument("--list", action="store_true",
                    help="list the task's default schedules with their specs and exit")
     add_output_options(p)
@@ -258,6 +265,27 @@ def cmd_compare(args: argparse.Namespace) -> int:
             dist.destroy_process_group()
 
 
+def _check_predict(args: argparse.Namespace, names: list[str]) -> None:
+    """--predict names schedules of the study and leaves at least one to predict."""
+    if args.predict is None:
+        if args.law is not None:
+            raise UsageError("--law needs --predict NAMES (the schedules to fit it on)")
+        return
+    study = list(dict.fromkeys(names))
+    given = ",".join(args.predict)
+    unknown = [n for n in args.predict if n not in study]
+    if not args.predict:
+        raise UsageError(f"--predict {given!r}: give the schedules to fit on, among "
+                         f"{', '.join(study)}")
+    if unknown:
+        raise UsageError(f"--predict {given!r}: {', '.join(map(repr, unknown))} "
+                         f"{'is not a schedule' if len(unknown) == 1 else 'are not schedules'}"
+                         f" of this study; expected names among {', '.join(study)}")
+    if len(set(args.predict)) == len(study):
+        raise UsageError(f"--predict {given!r}: names every schedule of the study, so "
+                         "nothing is left to predict; leave at least one out")
+
+
 def _compare(args: argparse.Namespace, rank: int, world: int) -> int:
     from lrkit.study.api import default_workers, execute_study, plan_runs, study_facts
     from lrkit.study.executors import InProcess, make_executor
@@ -269,6 +297,7 @@ def _compare(args: argparse.Namespace, rank: int, world: int) -> int:
     configs = plan_runs(task, schedules=args.schedules, specs=args.schedule,
                         optimizers=args.optimizers, lrs=lrs, seeds=args.seeds,
                         steps=args.steps, accumulate=args.accumulate)
+    _check_predict(args, [c.schedule.name for c in configs])
     if rank == 0 and args.output.exists() and any(args.output.iterdir()) and not args.force:
         raise UsageError(f"{args.output} exists and is not empty: use --force to overwrite it")
     if rank == 0 and args.output.exists() and not args.output.is_dir():
@@ -306,7 +335,13 @@ def _compare(args: argparse.Namespace, rank: int, world: int) -> int:
         try:
             from lrkit.study.report import write_report
 
-            write_report(stage, done, task=info, study=facts, partial=partial)
+            extra = []
+            if args.predict:
+                from lrkit.study.prediction import predict_section
+
+                extra.append(predict_section(args.predict, args.law or "multi-power"))
+            write_report(stage, done, task=info, study=facts, partial=partial,
+                         sections=extra)
         finally:
             signal.signal(signal.SIGINT, old)
     if args.tensorboard is not None and done:

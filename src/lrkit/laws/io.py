@@ -30,7 +30,7 @@ from lrkit.laws.models import LAWS
 from lrkit.laws.run import LawError, Run
 
 __all__ = ["average_seeds", "load_law", "read_csv", "read_run_file", "read_tensorboard",
-           "save_law"]
+           "run_from_dict", "save_law"]
 
 F64 = npt.NDArray[np.float64]
 
@@ -188,38 +188,38 @@ def read_run_file(path: str | Path, metric: str = "train_loss") -> list[Run]:
     items = data.get("runs") if isinstance(data, dict) and "runs" in data else [data]
     if not isinstance(items, list):
         raise LawError(f"{path}: 'runs' is not a list")
-    out = []
-    for i, d in enumerate(items):
-        where = f"{path} (run {i})"
-        if not isinstance(d, dict) or d.get("format") != "lrkit.run":
-            raise LawError(f"{where}: not an lrkit run (expected \"format\": \"lrkit.run\")")
-        if d.get("version") != 1:
-            raise LawError(f"{where}: run file version {d.get('version')!r} is not supported "
-                           "(this lrkit reads version 1)")
-        if d.get("status") != "finished":
-            raise LawError(f"{where}: run {d.get('id')!r} is {d.get('status')!r}, "
-                           "not finished")
-        upd = d.get("updates") or {}
-        lr = np.asarray(upd.get("lr", []), dtype=np.float64)
-        label = str(d.get("id", f"run{i}"))
-        if metric == "train_loss":
-            loss = np.asarray(upd.get("train_loss", []), dtype=np.float64)
-            steps = np.arange(loss.size, dtype=np.float64)
-        else:
-            ev = d.get("evals") or {}
-            if metric not in ev:
-                raise LawError(f"{where}: no evaluation metric {metric!r} "
-                               f"(has {', '.join(k for k in ev if k != 'step')})")
-            steps = np.asarray(ev["step"], dtype=np.float64)
-            loss = np.asarray(ev[metric], dtype=np.float64)
-        if steps.size != loss.size:
-            raise LawError(f"{where}: {steps.size} steps but {loss.size} values of {metric}")
-        keep = (steps >= 1) & (steps <= lr.size)  # losses that follow updates with known rates
-        seed = d.get("seed")
-        out.append(Run(lr, steps[keep].astype(np.int64), loss[keep], label=label,
-                       seed=seed if isinstance(seed, int) and not isinstance(seed, bool)
-                       else None))
-    return out
+    return [run_from_dict(d, f"{path} (run {i})", metric) for i, d in enumerate(items)]
+
+
+def run_from_dict(d: Any, where: str, metric: str = "train_loss") -> Run:
+    """One run file's object (RUN_FORMAT v1) as a :class:`Run`; ``where`` names it in errors."""
+    if not isinstance(d, dict) or d.get("format") != "lrkit.run":
+        raise LawError(f"{where}: not an lrkit run (expected \"format\": \"lrkit.run\")")
+    if d.get("version") != 1:
+        raise LawError(f"{where}: run file version {d.get('version')!r} is not supported "
+                       "(this lrkit reads version 1)")
+    if d.get("status") != "finished":
+        raise LawError(f"{where}: run {d.get('id')!r} is {d.get('status')!r}, "
+                       "not finished")
+    upd = d.get("updates") or {}
+    lr = np.asarray(upd.get("lr", []), dtype=np.float64)
+    label = str(d.get("id", where))
+    if metric == "train_loss":
+        loss = np.asarray(upd.get("train_loss", []), dtype=np.float64)
+        steps = np.arange(loss.size, dtype=np.float64)
+    else:
+        ev = d.get("evals") or {}
+        if metric not in ev:
+            raise LawError(f"{where}: no evaluation metric {metric!r} "
+                           f"(has {', '.join(k for k in ev if k != 'step')})")
+        steps = np.asarray(ev["step"], dtype=np.float64)
+        loss = np.asarray(ev[metric], dtype=np.float64)
+    if steps.size != loss.size:
+        raise LawError(f"{where}: {steps.size} steps but {loss.size} values of {metric}")
+    keep = (steps >= 1) & (steps <= lr.size)  # losses that follow updates with known rates
+    seed = d.get("seed")
+    return Run(lr, steps[keep].astype(np.int64), loss[keep], label=label,
+               seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None)
 
 
 def average_seeds(runs: Sequence[Run]) -> list[Run]:

@@ -183,11 +183,13 @@ def _rows_csv(runs: Sequence[Any], path: Path) -> None:
 
 
 def write_report(folder: Path, runs: Sequence[Any], *, task: dict[str, Any],
-                 study: dict[str, Any], partial: str | None = None) -> Path:
+                 study: dict[str, Any], partial: str | None = None,
+                 sections: Sequence[Section] = ()) -> Path:
     """Write the report into ``folder`` (which must exist); return report.html's path.
 
     ``task`` is the run files' task object (name, metric, higher_is_better, describe, ...);
-    ``study`` holds the facts shown at the top (seeds, steps, workers, backend, ...).
+    ``study`` holds the facts shown at the top (seeds, steps, workers, backend, ...);
+    ``sections`` are added after :data:`SECTIONS` (``lrkit compare --predict`` passes one).
     """
     import torch
 
@@ -228,13 +230,13 @@ def write_report(folder: Path, runs: Sequence[Any], *, task: dict[str, Any],
             w = csv.DictWriter(f, fieldnames=list(flat[0]))
             w.writeheader()
             w.writerows(flat)
-    sections = []
-    for section in SECTIONS:
+    shown = []
+    for section in [*SECTIONS, *sections]:
         got = section(folder, runs)
         if got is not None:
-            sections.append(got)
+            shown.append(got)
     out = folder / "report.html"
-    out.write_text(_html(runs, task, study, verdicts, tables, figures, sections, partial))
+    out.write_text(_html(runs, task, study, verdicts, tables, figures, shown, partial))
     return out
 
 
