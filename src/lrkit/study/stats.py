@@ -174,8 +174,9 @@ def _sentence(opt: str, metric: str, rows: list[Row]) -> str:
     if len(ok) == 1:
         text = f"{opt}: {best.schedule} is the only schedule that finished: {ev}."
     elif not worse and len(tied) == len(ok) - 1:
-        text = (f"{opt}: a tie: the seeds do not separate any schedule from the best mean, "
-                f"{best.schedule} ({ev}); every paired 95% interval includes 0.")
+        text = (f"{opt}: a tie: all {len(ok)} schedules are within seed noise of the best "
+                f"mean, {best.schedule} ({ev}); every paired 95% interval includes 0, so "
+                "more seeds or longer runs are needed to pick one.")
     elif not tied:
         gap = min(abs(r.diff) for r in worse)
         text = (f"{opt}: {best.schedule} wins: {ev}; every other schedule is worse on the "
