@@ -303,7 +303,8 @@ def test_report_renders_in_headless_chromium(tiny_report: Path, tmp_path: Path) 
     m = re.search(r"IMAGES (.*) ROWS (-?\d+) SHOWN ([^<]*)", r.stdout)
     assert m, (r.stdout[-2000:], r.stderr[-2000:])
     images = dict(item.split("=") for item in m.group(1).split())
-    assert set(images) == {"metric.png", "lr.png", "training.png", "effective_lr.png"}
+    assert set(images) == {"metric.png", "lr.png", "training.png", "effective_lr.png",
+                           "layers_sgd.png", "layers_adamw.png"}  # the per-layer heat maps
     for src, size in images.items():
         w, h = (int(v) for v in size.split("x"))
         assert (w, h) == png_size(folder / src), src  # loaded, at the file's own size
