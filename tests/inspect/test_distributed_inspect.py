@@ -9,10 +9,6 @@ sharded optimizer without a process group is refused.
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -122,38 +118,15 @@ WORKER = textwrap.dedent('''
 ''')
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("dist_inspect")
     script = tmp / "worker.py"
     script.write_text(WORKER.format(here=str(Path(__file__).parent)))
     sys.path.insert(0, str(Path(__file__).parent.parent))
-    from _procs import retry_teardown_abort
+    from _procs import run_two_ranks
 
-    def launch() -> list[tuple[int, str]]:
-        port = _free_port()
-        procs = []
-        for rank in range(2):
-            env = {**os.environ, "RANK": str(rank), "WORLD_SIZE": "2", "LOCAL_RANK": str(rank),
-                   "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
-                   "PYTHONWARNINGS": "ignore"}
-            procs.append(subprocess.Popen(
-                [sys.executable, str(script), str(tmp / f"r{rank}.json")], env=env,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-        outs = [p.communicate(timeout=240)[0] for p in procs]
-        return [(p.returncode, o) for p, o in zip(procs, outs, strict=True)]
-
-    done = retry_teardown_abort(launch, lambda r: "".join(o for _, o in r),
-                                lambda r: any(code != 0 for code, _ in r))
-    for code, out in done:
-        assert code == 0, out[-3000:]
-    return [json.loads((tmp / f"r{r}.json").read_text()) for r in range(2)]
+    return run_two_ranks(script, tmp, timeout=240)
 
 
 @pytest.fixture(scope="module")

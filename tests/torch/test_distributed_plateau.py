@@ -7,11 +7,6 @@ With ``reduce="none"`` the ranks drift apart and ``check_ranks`` says so on ever
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -88,12 +83,6 @@ WORKER = textwrap.dedent('''
 ''')
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _serial(how: str) -> list[float]:
     """One process fed the reduced metric (mean summed in rank order, as the collective)."""
     opt, kw = _build()
@@ -114,26 +103,9 @@ def two_ranks(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("dist")
     script = tmp / "worker.py"
     script.write_text(WORKER.format(here=str(Path(__file__).parent)))
-    from _procs import retry_teardown_abort  # here: the workers import this module too
+    from _procs import run_two_ranks  # here: the workers import this module too
 
-    def launch() -> list[tuple[int, str]]:
-        port = _free_port()
-        procs = []
-        for rank in range(2):
-            env = {**os.environ, "RANK": str(rank), "WORLD_SIZE": "2", "LOCAL_RANK": str(rank),
-                   "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
-                   "PYTHONWARNINGS": "ignore"}
-            procs.append(subprocess.Popen(
-                [sys.executable, str(script), str(tmp / f"r{rank}.json")], env=env,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-        outs = [p.communicate(timeout=120)[0] for p in procs]
-        return [(p.returncode, o) for p, o in zip(procs, outs, strict=True)]
-
-    done = retry_teardown_abort(launch, lambda r: "".join(o for _, o in r),
-                                lambda r: any(code != 0 for code, _ in r))
-    for code, out in done:
-        assert code == 0, out
-    return [json.loads((tmp / f"r{r}.json").read_text()) for r in range(2)]
+    return run_two_ranks(script, tmp, timeout=120)
 
 
 @pytest.mark.parametrize("how", ["mean", "max", "min"])
