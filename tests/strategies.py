@@ -321,3 +321,28 @@ def json_paths(d: Any, pre: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
         for i, v in enumerate(d):
             yield (*pre, i)
             yield from json_paths(v, (*pre, i))
+
+
+def corrupt_tree(tree: Any, data: st.DataObject, values: list[object],
+                 max_edits: int) -> Any:
+    """A deep copy of a JSON-like ``tree`` with 1 to ``max_edits`` hostile edits at drawn
+    paths: a value replaced by one of ``values``, a key or item deleted, or a subtree
+    replaced by a random JSON tree."""
+    import copy
+
+    tree = copy.deepcopy(tree)
+    for _ in range(data.draw(st.integers(1, max_edits))):
+        paths = list(json_paths(tree))
+        if not paths:
+            break
+        path = data.draw(st.sampled_from(paths))
+        target = tree
+        for k in path[:-1]:
+            target = target[k]
+        how = data.draw(st.sampled_from(["value", "delete", "tree"]))
+        if how == "delete":
+            del target[path[-1]]
+        else:
+            new = data.draw(st.sampled_from(values) if how == "value" else json_trees)
+            target[path[-1]] = copy.deepcopy(new)
+    return tree

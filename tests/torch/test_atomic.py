@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from lrkit import ConfigError, Linear, StateError, Warmup
 from lrkit.torch import LRScheduler, Plateau
-from strategies import HOSTILE_SCALARS, json_paths, json_trees
+from strategies import HOSTILE_SCALARS, corrupt_tree
 
 ERRORS = (ConfigError, StateError)
 HOSTILE = [*HOSTILE_SCALARS, torch.tensor([1.0, 2.0]), torch.tensor(math.nan)]
@@ -62,23 +62,6 @@ def _advance(opt: torch.optim.Optimizer, sched: LRScheduler, steps: int, plateau
         sched.step((1.0 + i % 3) if plateau and (i + 1) % 2 == 0 else None)
 
 
-def _corrupt(state: dict[str, Any], data: st.DataObject) -> dict[str, Any]:
-    state = copy.deepcopy(state)
-    for _ in range(data.draw(st.integers(1, 2))):
-        paths = list(json_paths(state))
-        path = data.draw(st.sampled_from(paths))
-        target = state
-        for k in path[:-1]:
-            target = target[k]
-        how = data.draw(st.sampled_from(["value", "delete", "tree"]))
-        if how == "delete":
-            del target[path[-1]]
-        else:
-            new = data.draw(st.sampled_from(HOSTILE) if how == "value" else json_trees)
-            target[path[-1]] = copy.deepcopy(new)
-    return state
-
-
 CALLS = ["step", "step_metric", "set_step", "last_epoch", "load", "load_far", "add_group"]
 
 
@@ -107,7 +90,7 @@ def test_a_failed_call_changes_nothing(plateau: bool, skip: bool, tensor_lr: boo
         elif call == "last_epoch":
             sched.last_epoch = data.draw(st.sampled_from(HOSTILE))
         elif call == "load":
-            sched.load_state_dict(_corrupt(saved, data))
+            sched.load_state_dict(corrupt_tree(saved, data, HOSTILE, max_edits=2))
         elif call == "load_far":  # a well-formed state whose step gives beta1 >= 1
             sched.load_state_dict({**saved, "step": data.draw(st.integers(10, 10**6))})
         else:

@@ -7,7 +7,6 @@ regression cases name the bug they caught (each failed before its fix).
 
 from __future__ import annotations
 
-import copy
 import math
 from typing import Any
 
@@ -19,7 +18,7 @@ from hypothesis import strategies as st
 
 from lrkit import ConfigError, Constant, Linear, Poly, Rel, StateError, Warmup
 from lrkit.torch import LRScheduler, Plateau
-from strategies import HOSTILE_SCALARS, json_paths, json_trees, time_limit
+from strategies import HOSTILE_SCALARS, corrupt_tree, time_limit
 
 HOSTILE = [*HOSTILE_SCALARS, torch.tensor([1.0, 2.0]), torch.tensor(3), torch.tensor(math.nan)]
 
@@ -55,21 +54,7 @@ def test_corrupt_states_raise_state_error_or_load_soundly(
     _, s = _make(plateau)
     for i in range(steps):
         s.step(1.0 / (1 + i % 4) if plateau else None)
-    state = copy.deepcopy(s.state_dict())
-    for _ in range(data.draw(st.integers(1, 3))):
-        paths = list(json_paths(state))
-        if not paths:
-            break
-        path = data.draw(st.sampled_from(paths))
-        target = state
-        for k in path[:-1]:
-            target = target[k]
-        how = data.draw(st.sampled_from(["value", "delete", "tree"]))
-        if how == "delete":
-            del target[path[-1]]
-        else:
-            new = data.draw(st.sampled_from(HOSTILE) if how == "value" else json_trees)
-            target[path[-1]] = copy.deepcopy(new)
+    state = corrupt_tree(s.state_dict(), data, HOSTILE, max_edits=3)
     opt, s2 = _make(plateau, tensor_lr=tensor_lr, keep=keep)
     with time_limit(5.0):
         try:
