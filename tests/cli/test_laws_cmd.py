@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 from pathlib import Path
@@ -107,6 +108,13 @@ def test_bad_inputs_write_nothing(folder: Path, tmp_path: Path,
     assert main(["predict", str(folder / "law.json"), "cos(", "--steps", "100", "--csv",
                  str(tmp_path / "p.csv")]) == 2
     assert not (tmp_path / "p.csv").exists()
+    for args in (["fit", str(folder / "cos.csv"), "--from-step", "-5"],
+                 ["predict", str(folder / "law.json"), "cos", "--steps", "100",
+                  "--base-lr", "nan"]):
+        with pytest.raises(SystemExit) if "--base-lr" in args else contextlib.nullcontext():
+            assert main([*args, "-o" if args[0] == "fit" else "--csv", str(out)]) == 2
+        assert ("--from-step -5" if args[0] == "fit" else "--base-lr") in capsys.readouterr().err
+        assert not out.exists()
     assert sorted(tmp_path.iterdir()) == sorted([bad, foreign])
 
 

@@ -14,7 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lrkit.cli._common import UsageError, add_output_options, check_new_file, positive_int
+from lrkit.cli._common import (
+    UsageError,
+    add_output_options,
+    check_new_file,
+    positive_float,
+    positive_int,
+)
 
 __all__ = ["add_parsers"]
 
@@ -42,7 +48,7 @@ def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
     p.add_argument("--schedule", action="append", default=[], metavar="RUN=SPEC",
                    help="the schedule spec of a CSV/TensorBoard run (repeatable): its rates, "
                    "and the check of its lr column")
-    p.add_argument("--base-lr", type=float, default=1.0, metavar="LR",
+    p.add_argument("--base-lr", type=positive_float("base-lr"), default=1.0, metavar="LR",
                    help="base rate that relative values in --schedule specs multiply "
                    "(default 1)")
     p.add_argument("--loss-tag", default="loss", help="TensorBoard scalar of the loss")
@@ -89,7 +95,9 @@ def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
                    help="average --against runs that share one rate sequence")
     p.add_argument("--loss-tag", default="loss", help=argparse.SUPPRESS)
     p.add_argument("--lr-tag", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--base-lr", type=float, default=None, metavar="LR")
+    p.add_argument("--base-lr", type=positive_float("base-lr"), default=None, metavar="LR",
+                   help="base rate that relative values in SPECs multiply (default: the "
+                   "law's fitted peak rate)")
     p.add_argument("--extend", type=positive_int("extend"), default=None, metavar="M",
                    help="also predict M more updates (holding the last rate; WSD: moving "
                    "its cooldown to the new end)")
@@ -182,6 +190,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     check_new_file(args.output, args.force)
     if args.bootstrap < 0:
         raise UsageError(f"--bootstrap {args.bootstrap}: expected an integer >= 0")
+    if args.from_step < 0:
+        raise UsageError(f"--from-step {args.from_step}: expected a step >= 0")
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", LawWarning)
