@@ -93,19 +93,26 @@ def _sf_common(c: _Ctx, beta: float, kind: str) -> RuleResult:
     return RuleOut(rate, None, gn, decoupled=0.0, coupled=0.0, update=update, info=info)
 
 
+def _tracked_d(c: _Ctx, name: str) -> tuple[float, float]:
+    """The ``d`` and ``lr`` the last step of a D-adapting optimizer used (recorded by
+    :func:`lrkit.inspect.track` before the step: the step overwrites ``group['d']``)."""
+    if not c.state["step"]:
+        raise NoStatisticsError(f"no statistics yet: {name} step is 0")
+    if c.pre is None or "d" not in c.pre or "lr_max" not in c.pre:
+        raise NoStatisticsError(
+            f"{name} overwrites group['d'] in its step, so the d the last step used is gone: "
+            "call lrkit.inspect.track(optimizer) before training (an attached Monitor does)"
+        )
+    return float(c.pre["d"]), float(c.pre["lr_max"])
+
+
 def _prodigy(c: _Ctx) -> RuleResult:
     g, s = c.group, c.state
     _need(s, "step", "exp_avg_sq")
-    if not s["step"]:
-        raise NoStatisticsError("no statistics yet: Prodigy step is 0")
-    if c.pre is None or "d" not in c.pre or "lr_max" not in c.pre:
-        raise NoStatisticsError(
-            "Prodigy overwrites group['d'] in its step, so the d the last step used is gone: "
-            "call lrkit.inspect.track(optimizer) before training (an attached Monitor does)"
-        )
+    d_old, lr = _tracked_d(c, "Prodigy")
+    d_new = float(g["d"])
     beta1, beta2 = g["betas"]
     k_used = g["k"] - 1
-    d_old, d_new, lr = float(c.pre["d"]), float(g["d"]), float(c.pre["lr_max"])
     bias = 1.0
     if g["use_bias_correction"]:
         bias = ((1 - beta2 ** (k_used + 1)) ** 0.5) / (1 - beta1 ** (k_used + 1))
@@ -128,16 +135,9 @@ def _prodigy(c: _Ctx) -> RuleResult:
 def _dadapt_adam(c: _Ctx) -> RuleResult:
     g, s, p = c.group, c.state, c.param
     _need(s, "step", "exp_avg", "exp_avg_sq")
-    if not s["step"]:
-        raise NoStatisticsError("no statistics yet: DAdaptAdam step is 0")
-    if c.pre is None or "d" not in c.pre or "lr_max" not in c.pre:
-        raise NoStatisticsError(
-            "DAdaptAdam overwrites group['d'] in its step, so the d the last step used is "
-            "gone: call lrkit.inspect.track(optimizer) before training (a Monitor does)"
-        )
+    d_old, lr = _tracked_d(c, "DAdaptAdam")
     beta1, beta2 = g["betas"]
     k_used = g["k"] - 1
-    d_old, lr = float(c.pre["d"]), float(c.pre["lr_max"])
     bias = 1.0
     if g["use_bias_correction"]:
         bias = ((1 - beta2 ** (k_used + 1)) ** 0.5) / (1 - beta1 ** (k_used + 1))
