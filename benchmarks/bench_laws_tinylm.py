@@ -14,8 +14,10 @@ Design (sized with ``--steps T`` and ``--seeds``):
   curve after warmup, R², the seed spread of the measured final loss (max - min over
   seeds), and the naive baseline "ends like the most similar fitted run" (closest rate
   sequence in L1);
-- the optimized schedule (``lrkit.laws.optimize.optimize``) trained for real on the same
-  seeds, against cosine and the best of WSD with 10 / 20 / 40 % decay.
+- the optimized schedule (``lrkit.laws.optimize.optimize``, robust: the worst over the fit
+  and its leave-one-run-out refits) trained for real on the same seeds, against cosine and
+  the best of WSD with 10 / 20 / 40 % decay; runs named ``nonrobust`` (the fit's own
+  optimum, ``robust=False``), if present, are reported beside it.
 
 Run: ``PYTHONPATH=src python benchmarks/bench_laws_tinylm.py --steps 240 --seeds 0,1,2``
 (``--analyze`` only reads what has finished and reports it).
@@ -51,26 +53,29 @@ def schedules(t: int) -> dict[str, tuple[str, int, str]]:
     }
 
 
-def run_one(job: tuple[Path, str, str, int, int, dict[str, Any]]) -> str:
+Job = tuple[Path, str, str, int, int, dict[str, Any], float]
+
+
+def run_one(job: Job) -> str:
     """Train one (schedule, seed) run; its run file is OUT/runs/NAME-sSEED.json (atomic)."""
     from lrkit.study import compare
 
-    out, name, spec, steps, seed, task_args = job
+    out, name, spec, steps, seed, task_args, lr = job
     path = out / "runs" / f"{name}-s{seed}.json"
     if path.exists():
         return f"{name} seed {seed}: done before"
     t0 = time.perf_counter()
     study = compare("tinylm", task_args={**task_args, "steps": steps,
                                          "eval_every": max(1, steps // 10)},
-                    specs=[f"{name}={spec}"], optimizers=["adamw"], seeds=[seed], workers=1,
-                    steps=steps)
+                    specs=[f"{name}={spec}"], optimizers=["adamw"], lrs={"adamw": lr},
+                    seeds=[seed], workers=1, steps=steps)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(study.runs[0].to_dict()))
     tmp.rename(path)
     return f"{name} seed {seed}: {time.perf_counter() - t0:.0f} s"
 
 
-def run_all(jobs: list[tuple[Path, str, str, int, int, dict[str, Any]]], procs: int) -> None:
+def run_all(jobs: list[Job], procs: int) -> None:
     if procs <= 1:
         for j in jobs:
             print(" ", run_one(j), flush=True)
@@ -186,13 +191,15 @@ def analyze(out: Path, t: int, seeds: list[int], start: int = 0) -> dict[str, An
                         wrong.append([a["name"], b["name"]])
         report["summary"]["ranked_pairs"] = pairs
         report["summary"]["misranked"] = wrong
+    data["nonrobust"] = load(out, "nonrobust", seeds)
     opt = {}
-    for name in ("optimized", "cosine", "wsd10", "wsd20", "wsd40"):
+    for name in ("optimized", "nonrobust", "cosine", "wsd10", "wsd20", "wsd40"):
         if len(data[name]) == len(seeds):
             m, sp, v = measured(name)
             opt[name] = {"measured_final": m, "seed_spread": sp, "val_loss": v}
-    if (out / "optimized.json").exists():
-        opt["plan"] = json.loads((out / "optimized.json").read_text())
+    for key, file in (("plan", "optimized.json"), ("plan_nonrobust", "optimized_nonrobust.json")):
+        if (out / file).exists():
+            opt[key] = json.loads((out / file).read_text())
     report["optimized"] = opt
     return report
 
@@ -204,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/out/laws_tinylm"))
     ap.add_argument("--analyze", action="store_true", help="only report finished runs")
     ap.add_argument("--task-arg", action="append", default=[], metavar="K=V")
+    ap.add_argument("--lr", type=float, default=3e-3,
+                    help="AdamW peak rate (default 3e-3: at 1000 updates the best of "
+                         "3e-3/6e-3/1e-2; at 6e-3 some seeds stall on the early plateau)")
     ap.add_argument("--procs", type=int, default=2, help="runs trained at once (default 2)")
     ap.add_argument("--from-step", type=int, default=0,
                     help="fit losses from this step on (lrkit fit --from-step)")
@@ -216,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     sch = schedules(t)
     if not args.analyze:
         order = [n for n, v in sch.items() if v[2] == "fit"]
-        run_all([(args.out, n, sch[n][0], sch[n][1], s, task_args) for s in seeds
+        run_all([(args.out, n, sch[n][0], sch[n][1], s, task_args, args.lr) for s in seeds
                  for n in order], args.procs)
         # fit on what we have, optimize, then train the optimized schedule and the rest
         if not (args.out / "optimized.json").exists():
@@ -239,14 +249,15 @@ def main(argv: list[str] | None = None) -> int:
             # the spec holds absolute rates, which the study uses as they are (only
             # relative values like 0.1x multiply the optimizer's base rate)
             (args.out / "optimized.json").write_text(json.dumps({
-                "spec": o.best.spec, "predicted": o.best.loss, "predicted_cosine":
-                o.cosine.loss, "predicted_best_wsd": o.wsd.loss, "wsd_spec": o.wsd.spec,
-                "base_lr": base}))
+                "spec": o.best.spec, "predicted": o.best.loss, "worst": o.best.worst,
+                "predicted_cosine": o.cosine.loss, "predicted_best_wsd": o.wsd.loss,
+                "wsd_spec": o.wsd.spec, "base_lr": base}))
         plan = json.loads((args.out / "optimized.json").read_text())
         opt_spec = plan["spec"]
         rest = [(n, sch[n][0], sch[n][1]) for n, v in sch.items() if v[2] != "fit"]
         rest.insert(0, ("optimized", opt_spec, t))
-        run_all([(args.out, n, sp, st, s, task_args) for n, sp, st in rest for s in seeds],
+        run_all([(args.out, n, sp, st, s, task_args, args.lr) for n, sp, st in rest
+                 for s in seeds],
                 args.procs)
     report = analyze(args.out, t, seeds, args.from_step)
     (args.out / "report.json").write_text(json.dumps(report, indent=1) + "\n")

@@ -78,14 +78,23 @@ def test_optimize_outputs(folder: Path, capsys: pytest.CaptureFixture[str]) -> N
                  "--json", str(folder / "o.json")]) == 0
     res = json.loads((folder / "o.json").read_text())
     law = load_law(folder / "law.json")
+    assert len(law.run_samples) == 3  # three fitted runs: one refit per left-out run
     for key in ("optimized", "best_wsd", "cosine"):
         spec = res[key]["spec"]
         r = lrkit.parse(spec)(np.arange(N, dtype=np.float64))
         assert res[key]["final_loss"] == pytest.approx(final_loss(law, r), rel=1e-9)
-    assert res["optimized"]["final_loss"] <= res["best_wsd"]["final_loss"]
+        worst = max([final_loss(law, r)] + [final_loss(law, r, th)
+                                             for th in law.run_sample_thetas()])
+        assert res[key]["worst_refit"] == pytest.approx(worst, rel=1e-9)
+    # robust (the default): ranked by the worst prediction over the fit and its refits
+    assert res["optimized"]["worst_refit"] <= res["best_wsd"]["worst_refit"]
     assert res["gain_vs_cosine"] == pytest.approx(
         res["cosine"]["final_loss"] - res["optimized"]["final_loss"])
     assert res["optimized"]["spec"] in capsys.readouterr().out
+    assert main(["optimize", str(folder / "law.json"), "--steps", str(N), "--knots", "12",
+                 "--no-robust", "--json", str(folder / "o2.json")]) == 0
+    own = json.loads((folder / "o2.json").read_text())
+    assert own["optimized"]["final_loss"] <= own["best_wsd"]["final_loss"]
 
 
 def test_bad_inputs_write_nothing(folder: Path, tmp_path: Path,

@@ -38,6 +38,29 @@ def test_multi_power_recovers_the_well_determined_parameters(mpl_fit: LawFit) ->
     assert len(mpl_fit.samples) >= 2
 
 
+def test_leave_one_run_out_refits(mpl_fit: LawFit) -> None:
+    # three runs, each pair still identifies the multi-power law: one refit per left-out run
+    assert len(mpl_fit.run_samples) == 3
+    # two annealing runs: leaving out the cosine leaves no decay, so only one refit, and it
+    # is the law fitted to the cosine run alone
+    const, cos = _ann_runs(noise=0.001)
+    both = fit([const, cos], "annealing", bootstrap=0)
+    (only,) = both.run_samples
+    alone = fit([cos], "annealing", bootstrap=0)
+    np.testing.assert_allclose(only, [alone.params[k] for k in ANN], rtol=0.02)
+    # a law fitted to as few runs as it needs has nothing to leave out
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LawWarning)  # B, C, beta: not determined by two runs
+        two = fit(_mpl_pair(), "multi-power", bootstrap=0)
+    assert two.run_samples == []
+
+
+def _mpl_pair() -> list[Run]:
+    return [synthetic_run("multi-power", TRUE, s, 1500, peak=PEAK, noise=0.002, every=5,
+                          seed=i)
+            for i, s in enumerate(["warmup(50) then const", "warmup(50) then cos"])]
+
+
 def test_start_leaves_out_an_early_transient() -> None:
     runs = []
     for r in _ann_runs(noise=0.001):

@@ -125,6 +125,8 @@ def test_law_json_round_trip(tmp_path: Path, mpl_fit: LawFit) -> None:
     back = load_law(tmp_path / "law.json")
     assert back.params == mpl_fit.params
     assert back.samples == mpl_fit.samples
+    assert back.run_samples == mpl_fit.run_samples
+    assert len(back.run_samples) == 3
     np.testing.assert_allclose(back.theta, mpl_fit.theta, rtol=1e-15)
 
 
@@ -137,6 +139,8 @@ def test_law_json_round_trip(tmp_path: Path, mpl_fit: LawFit) -> None:
     (lambda d: {**d, "params": {"L0": 1.0}}, "params must have exactly"),
     (lambda d: {**d, "unit": -1}, "unit=-1 is invalid"),
     (lambda d: {**d, "samples": [[1.0]]}, "samples must be lists of 7"),
+    (lambda d: {**d, "run_samples": [[1.0] * 6 + [math.inf]]}, "run_samples must be lists"),
+    (lambda d: {**d, "run_samples": {"a": 1}}, "run_samples must be lists of 7"),
     (lambda d: [1, 2], "not a law.json"),
 ])
 def test_corrupt_or_foreign_law_json(tmp_path: Path, mpl_fit: LawFit, edit, match: str) -> None:  # type: ignore[no-untyped-def]

@@ -30,8 +30,9 @@ def test_wsd_search_finds_the_grid_optimum(mpl_fit: LawFit) -> None:
 
 
 def test_optimize_beats_wsd_and_cosine_and_its_spec_parses(mpl_fit: LawFit) -> None:
-    o = optimize(mpl_fit, N, knots=16)
-    assert o.best.loss <= o.wsd.loss + 1e-9 < o.cosine.loss
+    o = optimize(mpl_fit, N, knots=16)  # robust: ranked by the worst over fit and refits
+    assert o.best.worst <= o.wsd.worst + 1e-9 < o.cosine.worst
+    assert o.best.loss < o.cosine.loss
     sched = lrkit.parse(o.best.spec)
     r = sched(np.arange(N, dtype=np.float64))
     np.testing.assert_allclose(r, o.rates, rtol=1e-5, atol=1e-12)
@@ -41,6 +42,28 @@ def test_optimize_beats_wsd_and_cosine_and_its_spec_parses(mpl_fit: LawFit) -> N
     true_cos = synthetic_run("multi-power", TRUE, o.cosine.spec, N, every=100).losses[-1]
     assert true_best < true_cos
     assert "predicted gain" in o.table()
+
+
+def test_robust_choice_guards_against_what_the_refits_disagree_on(mpl_fit: LawFit) -> None:
+    import dataclasses
+
+    # a refit that, unlike the fit, sees no payoff in decaying late: the robust choice must
+    # be good under it too, the fit's own choice need not be
+    lazy = dict(mpl_fit.params, B=mpl_fit.params["B"] * 0.05)
+    doubtful = dataclasses.replace(mpl_fit, run_samples=[[lazy[k] for k in mpl_fit.params]])
+    own = optimize(doubtful, N, knots=12, robust=False)
+    safe = optimize(doubtful, N, knots=12)
+    assert safe.best.worst < own.best.worst - 1e-3  # (3.531 against 3.546 when written)
+    assert own.best.loss < safe.best.loss - 1e-3
+    assert own.best.loss <= own.wsd.loss + 1e-9 < own.cosine.loss
+    thetas = doubtful.run_sample_thetas()
+    for c in (safe.best, safe.wsd, safe.cosine):
+        r = rates_of(c.schedule, N)
+        assert c.worst == pytest.approx(max(final_loss(doubtful, r),
+                                            final_loss(doubtful, r, thetas[0])), rel=1e-12)
+    # WSD candidates are ranked by their worst prediction
+    ws = search_wsd(doubtful, N, shapes=("linear",), ends=(0.0,))
+    assert [c.worst for c in ws] == sorted(c.worst for c in ws)
 
 
 def test_horizon_questions(mpl_fit: LawFit) -> None:

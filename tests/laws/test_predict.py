@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from tests.laws.conftest import PEAK, TRUE, N
 
 from lrkit.laws import LawFit, LawWarning, predict, synthetic_run
+from lrkit.laws._curve import Curve
+from lrkit.laws.models import LAWS
+from lrkit.laws.predict import rates_of
 
 HELD_OUT = ["warmup(100) then linear", "warmup(100) then multistep([1500, 2500], 0.3)",
             f"wsd({N}, warmup_steps=100, decay_fraction=0.4, decay_shape=\"1-sqrt\")"]
@@ -52,3 +57,39 @@ def test_warns_outside_what_the_fit_knows(mpl_fit: LawFit, spec: str, steps: int
     with pytest.warns(LawWarning, match=match):
         p = predict(mpl_fit, spec, steps, base=base, band=False, at=[steps])
     assert any(match in w for w in p.warnings)
+
+
+def test_band_covers_bootstrap_and_leave_one_run_out_refits(mpl_fit: LawFit) -> None:
+    spec = "warmup(100) then linear"
+    p = predict(mpl_fit, spec, 2 * N, base=PEAK)
+    assert p.low is not None
+    assert p.high is not None
+    model = LAWS["multi-power"]()
+    curve = Curve.from_rates(rates_of(spec, 2 * N, PEAK), mpl_fit.unit)
+    ts = p.steps[:: max(1, p.steps.size // 50)]
+    idx = np.searchsorted(p.steps, ts)
+    for th in mpl_fit.run_sample_thetas():  # every left-out-run refit lies inside the band
+        pred = model.curve_at(th, curve, ts)  # (up to the band's interpolation between
+        tol = 1e-6 * pred  # its BAND_POINTS steps)
+        assert np.all(p.low[idx] <= pred + tol)
+        assert np.all(pred <= p.high[idx] + tol)
+    # without the refits the band is the bootstrap's alone, never wider
+    boot = predict(dataclasses.replace(mpl_fit, run_samples=[]), spec, 2 * N, base=PEAK)
+    assert boot.low is not None
+    assert boot.high is not None
+    assert np.all(boot.low >= p.low)
+    assert np.all(boot.high <= p.high)
+    assert np.any(boot.high - boot.low < p.high - p.low)
+    # the refits alone still give a band
+    loo = predict(dataclasses.replace(mpl_fit, samples=[]), spec, 2 * N, base=PEAK)
+    assert loo.low is not None
+    assert np.all(loo.low <= loo.loss)
+
+
+def test_a_non_positive_prediction_is_flagged(mpl_fit: LawFit) -> None:
+    # a loss-drop scale far beyond the data drives the curve below zero
+    wild = dataclasses.replace(mpl_fit, params={**mpl_fit.params, "L0": 0.01, "B": 1e6})
+    with pytest.warns(LawWarning, match="loss <= 0"):
+        p = predict(wild, "warmup(100) then cos", N, base=PEAK, band=False)
+    assert np.any(p.loss <= 0)
+    assert any("loss <= 0" in w for w in p.warnings)

@@ -72,11 +72,11 @@ def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "predict", parents=[parent], help="predict schedules' loss curves from law.json",
         description="Predict the loss curve of each schedule spec from a fitted law: a "
-        "table of final losses with the bootstrap band, and optionally the curves (CSV, "
-        "JSON: the loss at every step after warmup) and a plot. Relative values in specs "
-        "multiply --base-lr (default: the law's fitted peak rate). LAW is a law.json or "
-        "luo2025-400m (the multi-power law Luo et al. fitted to their 400M model: peak rate "
-        "3e-4, warmup 2160).",
+        "table of final losses with the band (bootstrap and left-out-run refits), and "
+        "optionally the curves (CSV, JSON: the loss at every step after warmup) and a plot. "
+        "Relative values in specs multiply --base-lr (default: the law's fitted peak rate). "
+        "LAW is a law.json or luo2025-400m (the multi-power law Luo et al. fitted to their "
+        "400M model: peak rate 3e-4, warmup 2160).",
         examples=[
             "lrkit predict luo2025-400m 'warmup(2160) then cos' "
             "'wsd(decay_fraction=0.2, warmup_steps=2160)' --steps 24000 --csv curves.csv",
@@ -111,8 +111,10 @@ def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
         "optimize", parents=[parent], help="find the schedule a law predicts to end lowest",
         description="Search the WSD family (decay fraction, linear/cosine/1-sqrt decay, final "
         "value) and a free-form non-increasing schedule after warmup for the lowest "
-        "predicted final loss; print its spec next to cosine's and the best WSD's. LAW is a "
-        "law.json or luo2025-400m.",
+        "predicted final loss; print its spec next to cosine's and the best WSD's. With "
+        "leave-one-run-out refits in the law (fits of three or more runs) candidates are "
+        "ranked by their worst prediction over the fit and the refits (--no-robust: the "
+        "fit's own prediction). LAW is a law.json or luo2025-400m.",
         examples=["lrkit optimize luo2025-400m --steps 24000 --knots 16 --json best.json"],
     )
     p.add_argument("law", type=Path, help="law.json written by lrkit fit, or luo2025-400m")
@@ -123,6 +125,8 @@ def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
                    help="warmup updates (default: the fitted runs')")
     p.add_argument("--knots", type=positive_int("knots"), default=40,
                    help="free-form points after warmup (default 40)")
+    p.add_argument("--no-robust", dest="robust", action="store_false",
+                   help="rank by the fit's own prediction, not the worst over its refits")
     p.add_argument("--json", type=Path, metavar="FILE", help="write the result as JSON")
     p.add_argument("--plot", type=Path, metavar="FILE", help="write a PNG/SVG plot")
     add_output_options(p)
@@ -280,7 +284,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         _write(args.json, lambda p: p.write_text(json.dumps(data) + "\n"))
     if args.plot:
         _write(args.plot, lambda p: _plot_predictions(preds, p, args.plot.suffix))
-    print(f"{'#':>2}  {'final loss':>11}  {'band (5-95 %)':>21}  spec")
+    print(f"{'#':>2}  {'final loss':>11}  {'band':>21}  spec")
     for i, pr in enumerate(preds):
         band = pr.final_band
         b = f"{band[0]:.5f} .. {band[1]:.5f}" if band else "-"
@@ -392,11 +396,13 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     if args.warmup is not None and not 0 <= args.warmup < args.steps - 1:
         raise UsageError(f"--warmup {args.warmup}: expected 0 <= W < steps - 1")
     try:
-        res = optimize(law, args.steps, peak=args.peak, warmup=args.warmup, knots=args.knots)
+        res = optimize(law, args.steps, peak=args.peak, warmup=args.warmup, knots=args.knots,
+                       robust=args.robust)
     except _law_errors() as e:
         raise UsageError(str(e)) from None
     if args.json:
-        data = {"steps": args.steps, **{k: {"spec": c.spec, "final_loss": c.loss}
+        data = {"steps": args.steps, **{k: {"spec": c.spec, "final_loss": c.loss,
+                                            "worst_refit": c.worst}
                 for k, c in (("optimized", res.best), ("best_wsd", res.wsd),
                              ("cosine", res.cosine))},
                 "gain_vs_cosine": res.gain_vs_cosine, "gain_vs_wsd": res.gain_vs_wsd}

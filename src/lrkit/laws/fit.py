@@ -12,10 +12,13 @@ The recipe (:func:`fit`):
    is the measured noise of the binned log-losses.
 4. The best converged start is the fit; no converged start is a :class:`LawError`.
 5. Uncertainty: parameter standard errors from the Jacobian, the spread of near-optimal
-   starts, and ``bootstrap`` refits on wild-bootstrapped residuals (random signs on blocks
-   of bins), whose parameter sets give :meth:`LawFit.predict`'s band. A parameter whose
-   relative standard error exceeds 1 (or whose near-optimal starts disagree by more than
-   50 %) is reported *not identified*.
+   starts, ``bootstrap`` refits on wild-bootstrapped residuals (random signs on blocks of
+   bins), and, with more runs than the law needs, one refit per left-out run. The bootstrap
+   sets measure the noise of the fitted curves; the leave-one-run-out sets measure how much
+   the law depends on which schedules it saw, the larger error on an unseen schedule
+   (:func:`lrkit.laws.predict`'s band covers both). A parameter whose relative standard
+   error exceeds 1 (or whose near-optimal starts disagree by more than 50 %) is reported
+   *not identified*.
 """
 
 from __future__ import annotations
@@ -51,7 +54,8 @@ class LawFit:
     """A fitted law: parameters (papers' units), their uncertainty and the fit's quality.
 
     ``unit`` is the peak rate the law was fitted at; ``samples`` are bootstrap parameter
-    sets (papers' units) behind prediction bands. Save with :meth:`to_dict` /
+    sets and ``run_samples`` leave-one-run-out refits (papers' units), behind prediction
+    bands. Save with :meth:`to_dict` /
     :func:`lrkit.laws.save_law`; predict with :func:`lrkit.laws.predict`.
     """
 
@@ -68,6 +72,7 @@ class LawFit:
     noise: float
     cost: float
     starts: list[dict[str, Any]]
+    run_samples: list[list[float]] = dataclasses.field(default_factory=list)
 
     @property
     def model(self) -> LawModel:
@@ -80,7 +85,13 @@ class LawFit:
         return self.model.from_raw(raw, self.unit)
 
     def sample_thetas(self) -> list[F64]:
+        """Bootstrap parameter sets in the law's unit."""
         return [self.model.from_raw(np.asarray(s, float), self.unit) for s in self.samples]
+
+    def run_sample_thetas(self) -> list[F64]:
+        """Leave-one-run-out parameter sets in the law's unit."""
+        return [self.model.from_raw(np.asarray(s, float), self.unit)
+                for s in self.run_samples]
 
     @property
     def horizon(self) -> int:
@@ -106,17 +117,30 @@ class LawFit:
         return "\n".join(lines)
 
 
+def _needs(model: LawModel) -> int:
+    """The fewest runs that can identify ``model``."""
+    return 2 if model.name == "multi-power" else 1
+
+
+def _identifiable(runs: Sequence[Run], model: LawModel) -> str | None:
+    """Why ``runs`` cannot identify ``model`` (``None``: they can)."""
+    if len(runs) >= 2 and all(same_schedule(runs[0], r) for r in runs[1:]):
+        return (f"all {len(runs)} runs have the same schedule: a law cannot be "
+                "identified from them (fit runs with different schedules)")
+    if not any(np.any(np.diff(r.rates[r.warmup:]) < -1e-9 * r.peak) for r in runs):
+        return ("no run decreases its rate after warmup: the loss-drop term cannot "
+                "be identified (include a cosine, WSD or step-decay run)")
+    return None
+
+
 def _check_runs(runs: Sequence[Run], model: LawModel) -> None:
-    need = 2 if model.name == "multi-power" else 1
+    need = _needs(model)
     if len(runs) < need:
         raise LawError(f"the {model.name} law needs at least {need} runs with different "
                        f"schedules, got {len(runs)}")
-    if len(runs) >= 2 and all(same_schedule(runs[0], r) for r in runs[1:]):
-        raise LawError(f"all {len(runs)} runs have the same schedule: a law cannot be "
-                       "identified from them (fit runs with different schedules)")
-    if not any(np.any(np.diff(r.rates[r.warmup:]) < -1e-9 * r.peak) for r in runs):
-        raise LawError("no run decreases its rate after warmup: the loss-drop term cannot "
-                       "be identified (include a cosine, WSD or step-decay run)")
+    why = _identifiable(runs, model)
+    if why is not None:
+        raise LawError(why)
     peaks = np.array([r.peak for r in runs])
     if np.ptp(peaks) > 0.01 * peaks.max():
         warnings.warn(f"the runs have different peak rates ({', '.join(f'{p:g}' for p in peaks)})"
@@ -267,7 +291,18 @@ def fit(runs: Sequence[Run], law: str = "multi-power", *, max_points: int = 200,
         rb = _solve(model, theta, feats, yb, scale, 200, tol=1e-5)
         if rb.status > 0 and np.all(np.isfinite(rb.x)):
             samples.append(model.to_raw(rb.x, unit).tolist())
-    # 4) goodness of fit per run
+    # 4) leave-one-run-out refits (only where the other runs still identify the law)
+    run_samples = []
+    if len(runs) > _needs(model):
+        for i in range(len(runs)):
+            keep = [j for j in range(len(runs)) if j != i]
+            if _identifiable([runs[j] for j in keep], model) is not None:
+                continue
+            rl = _solve(model, theta, [feats[j] for j in keep], [ys[j] for j in keep], scale,
+                        max_nfev, tol=1e-6)
+            if rl.status >= 0 and np.all(np.isfinite(rl.x)):
+                run_samples.append(model.to_raw(rl.x, unit).tolist())
+    # 5) goodness of fit per run
     summaries = []
     for r, f, y, t in zip(runs, fitted, ys, pts, strict=True):
         ly = np.log(np.maximum(f, 1e-12))
@@ -304,6 +339,7 @@ def fit(runs: Sequence[Run], law: str = "multi-power", *, max_points: int = 200,
         unidentified=unident,
         runs=summaries,
         samples=samples,
+        run_samples=run_samples,
         options={**model.options, **({"start": start} if start else {})},
         noise=noise,
         cost=float(best.cost),

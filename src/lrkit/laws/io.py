@@ -254,6 +254,7 @@ def fit_to_dict(fit: LawFit) -> dict[str, Any]:
         "law": fit.law, "params": fit.params, "unit": fit.unit, "warmup": fit.warmup,
         "stderr": fit.stderr, "identified": fit.identified,
         "unidentified": fit.unidentified, "runs": fit.runs, "samples": fit.samples,
+        "run_samples": fit.run_samples,
         "options": fit.options, "noise": fit.noise, "cost": fit.cost, "starts": fit.starts,
     }
 
@@ -303,12 +304,14 @@ def load_law(path: str | Path) -> LawFit:
             isinstance(r, dict) and isinstance(r.get("updates"), int) and r["updates"] > 0
             and isinstance(r.get("final_rate"), (int, float)) for r in runs):
         raise LawError(f"{path}: runs must be a non-empty list of run summaries")
-    samples = data.get("samples", [])
-    if not isinstance(samples, list) or not all(
-            isinstance(s, list) and len(s) == len(names)
-            and all(isinstance(v, (int, float)) and math.isfinite(v) for v in s)
-            for s in samples):
-        raise LawError(f"{path}: samples must be lists of {len(names)} finite numbers")
+    samples, run_samples = data.get("samples", []), data.get("run_samples", [])
+    for key, sets in (("samples", samples), ("run_samples", run_samples)):
+        if not isinstance(sets, list) or not all(
+                isinstance(s, list) and len(s) == len(names)
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                        and math.isfinite(v) for v in s)
+                for s in sets):
+            raise LawError(f"{path}: {key} must be lists of {len(names)} finite numbers")
     stderr = data.get("stderr", {})
     options = data.get("options", {})
     if not isinstance(options, dict) or not isinstance(stderr, dict):
@@ -326,6 +329,6 @@ def load_law(path: str | Path) -> LawFit:
         stderr={k: float(stderr.get(k, math.nan)) for k in names},
         identified=bool(data.get("identified", False)),
         unidentified=[str(u) for u in data.get("unidentified", [])],
-        runs=runs, samples=samples, options=options,
+        runs=runs, samples=samples, run_samples=run_samples, options=options,
         noise=float(data.get("noise", math.nan)), cost=float(data.get("cost", math.nan)),
         starts=list(data.get("starts", [])))

@@ -11,11 +11,21 @@ Only the final loss matters here, so each candidate costs one exact O(n) sum
   from the best WSD. The result is an lrkit spec (``warmup(w) then piecewise(...)``)
   checked to parse back to the optimized rates.
 - :func:`extend` and :func:`choose_cooldown` answer horizon questions.
+
+**Robust choice.** A law fitted to a few runs is often not determined in some directions
+(the fit says which parameters); an optimizer left alone exploits exactly those, e.g. a
+drop to zero in the last few steps that a law with an undetermined payoff speed ``C``
+rewards and training does not. With leave-one-run-out refits in the fit
+(:attr:`lrkit.laws.LawFit.run_samples`, made when there are more runs than the law
+needs), ``robust=True`` (the default) ranks every candidate by its *worst* predicted final
+loss over the fit and those refits (a smooth maximum for the free-form search), so the
+chosen schedule is good under every parameter set the runs allow.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import numpy as np
@@ -34,10 +44,14 @@ F64 = npt.NDArray[np.float64]
 SHAPES = ("linear", "cosine", "1-sqrt")
 
 
-def final_loss(fit: LawFit, rates: F64) -> float:
-    """The law's loss after all ``len(rates)`` updates (exact sums, O(n))."""
+def final_loss(fit: LawFit, rates: F64, theta: F64 | None = None) -> float:
+    """The law's loss after all ``len(rates)`` updates (exact sums, O(n)).
+
+    ``theta``: parameters in the law's unit (default the fit's own; e.g. one of
+    :meth:`LawFit.run_sample_thetas`).
+    """
     curve = Curve.from_rates(rates, fit.unit)
-    th = fit.theta
+    th = fit.theta if theta is None else theta
     area = curve.cum[-1]
     if fit.law == "multi-power":
         l0, a, alpha, b, c, beta, gamma = th
@@ -53,11 +67,30 @@ def final_loss(fit: LawFit, rates: F64) -> float:
 
 @dataclasses.dataclass
 class Candidate:
-    """A schedule with its spec string and predicted final loss."""
+    """A schedule with its spec string and predicted final loss.
+
+    ``worst``: the highest final loss predicted by the fit and its leave-one-run-out
+    refits (equal to ``loss`` when the fit has none).
+    """
 
     spec: str
     loss: float
     schedule: Any = dataclasses.field(repr=False, default=None)
+    worst: float = math.nan
+
+    def __post_init__(self) -> None:
+        if math.isnan(self.worst):
+            self.worst = self.loss
+
+    def key(self, robust: bool) -> float:
+        """What candidates are ranked by: ``worst`` when robust, else ``loss``."""
+        return self.worst if robust else self.loss
+
+
+def _losses(fit: LawFit, rates: F64) -> F64:
+    """Final losses under the fit and under each leave-one-run-out refit."""
+    return np.array([final_loss(fit, rates)] + [final_loss(fit, rates, th)
+                                                 for th in fit.run_sample_thetas()])
 
 
 def _wsd(steps: int, warmup: int, peak: float, fraction: float, shape: str,
@@ -72,7 +105,8 @@ def _wsd(steps: int, warmup: int, peak: float, fraction: float, shape: str,
 def _cand(fit: LawFit, sched: Any, steps: int) -> Candidate:
     from lrkit.spec import to_string
 
-    return Candidate(to_string(sched), final_loss(fit, rates_of(sched, steps)), sched)
+    ls = _losses(fit, rates_of(sched, steps))
+    return Candidate(to_string(sched), float(ls[0]), sched, float(ls.max()))
 
 
 def cosine(fit: LawFit, steps: int, peak: float, warmup: int, end: float = 0.0) -> Candidate:
@@ -84,10 +118,12 @@ def cosine(fit: LawFit, steps: int, peak: float, warmup: int, end: float = 0.0) 
 
 def search_wsd(fit: LawFit, steps: int, peak: float | None = None, warmup: int | None = None,
                shapes: tuple[str, ...] = SHAPES,
-               ends: tuple[float, ...] = (0.0, 0.01, 0.1)) -> list[Candidate]:
+               ends: tuple[float, ...] = (0.0, 0.01, 0.1), robust: bool = True
+               ) -> list[Candidate]:
     """WSD candidates, best first: grid over fraction x shape x end (relative), refined.
 
-    ``ends`` are final values relative to ``peak``.
+    ``ends`` are final values relative to ``peak``; ``robust``: rank by
+    :attr:`Candidate.worst` (module docstring).
     """
     from scipy.optimize import minimize_scalar
 
@@ -102,19 +138,19 @@ def search_wsd(fit: LawFit, steps: int, peak: float | None = None, warmup: int |
         for end in ends:
             grid = [_cand(fit, _wsd(steps, warmup, peak, f, shape, end * peak), steps)
                     for f in fracs]
-            i = int(np.argmin([c.loss for c in grid]))
+            i = int(np.argmin([c.key(robust) for c in grid]))
             lo, hi = fracs[max(i - 1, 0)], fracs[min(i + 1, len(fracs) - 1)]
             best = grid[i]
             if hi > lo:
                 res = minimize_scalar(
                     lambda f, s=shape, e=end: _cand(
-                        fit, _wsd(steps, warmup, peak, f, s, e * peak), steps).loss,
+                        fit, _wsd(steps, warmup, peak, f, s, e * peak), steps).key(robust),
                     bounds=(lo, hi), method="bounded", options={"xatol": 1e-3})
                 c = _cand(fit, _wsd(steps, warmup, peak, float(res.x), shape, end * peak),
                           steps)
-                best = c if c.loss < best.loss else best
+                best = c if c.key(robust) < best.key(robust) else best
             out.append(best)
-    return sorted(out, key=lambda c: c.loss)
+    return sorted(out, key=lambda c: c.key(robust))
 
 
 @dataclasses.dataclass
@@ -138,8 +174,8 @@ class Optimized:
 
     def table(self) -> str:
         rows = [("optimized", self.best), ("best WSD", self.wsd), ("cosine", self.cosine)]
-        lines = [f"{'schedule':<11}{'final loss':>12}  spec"]
-        lines += [f"{n:<11}{c.loss:>12.5f}  {c.spec}" for n, c in rows]
+        lines = [f"{'schedule':<11}{'final loss':>12}{'worst refit':>13}  spec"]
+        lines += [f"{n:<11}{c.loss:>12.5f}{c.worst:>13.5f}  {c.spec}" for n, c in rows]
         lines.append(f"predicted gain: {self.gain_vs_cosine:.5f} vs cosine "
                      f"({100 * self.gain_vs_cosine / self.cosine.loss:.2f} %), "
                      f"{self.gain_vs_wsd:.5f} vs the best WSD")
@@ -153,8 +189,11 @@ def _knots(n_post: int, knots: int) -> F64:
 
 
 def optimize(fit: LawFit, steps: int, peak: float | None = None, warmup: int | None = None,
-             knots: int = 40, maxiter: int = 200) -> Optimized:
+             knots: int = 40, maxiter: int = 200, robust: bool = True) -> Optimized:
     """The schedule the law predicts to end lowest after ``steps`` updates.
+
+    ``robust``: minimize the worst final loss over the fit and its leave-one-run-out
+    refits (module docstring); ``False``: the fit's own prediction only.
 
     Example:
         >>> from lrkit.laws import fit as fit_law, synthetic_run
@@ -173,7 +212,7 @@ def optimize(fit: LawFit, steps: int, peak: float | None = None, warmup: int | N
     peak = fit.unit if peak is None else float(peak)
     warmup = fit.warmup if warmup is None else int(warmup)
     base_cos = cosine(fit, steps, peak, warmup)
-    wsds = search_wsd(fit, steps, peak, warmup)
+    wsds = search_wsd(fit, steps, peak, warmup, robust=robust)
     best_wsd = wsds[0]
     n_post = steps - warmup
     ks = _knots(n_post, knots)
@@ -189,7 +228,16 @@ def optimize(fit: LawFit, steps: int, peak: float | None = None, warmup: int | N
     v0 = np.interp(ks, grid, rates_of(best_wsd.schedule, steps)[warmup:])
     v0 = np.maximum(np.minimum.accumulate(v0), 1e-6 * peak)
     f0 = np.clip(1.0 - v0[1:] / v0[:-1], 0.0, 1.0)
-    res = minimize(lambda f: final_loss(fit, rates(f)), f0, method="L-BFGS-B",
+    thetas = [fit.theta] + (fit.run_sample_thetas() if robust else [])
+    tau = 1e-4 * abs(best_wsd.loss) + 1e-12  # smooth maximum: within tau*log(n) of max
+
+    def objective(f: F64) -> float:
+        r = rates(f)
+        ls = np.array([final_loss(fit, r, th) for th in thetas])
+        top = float(ls.max())
+        return top + tau * float(np.log(np.sum(np.exp((ls - top) / tau))))
+
+    res = minimize(objective, f0, method="L-BFGS-B",
                    bounds=[(0.0, 1.0)] * f0.size,
                    options={"maxiter": maxiter, "eps": 1e-6})
     vals = values(res.x)
@@ -201,8 +249,9 @@ def optimize(fit: LawFit, steps: int, peak: float | None = None, warmup: int | N
     if not np.allclose(back, target, rtol=1e-5, atol=1e-9 * peak):
         raise LawError("the optimized schedule's spec does not evaluate to its rates "
                        f"(max difference {np.max(np.abs(back - target)):g})")
-    free = Candidate(spec, final_loss(fit, back), sched)
-    best = free if free.loss < best_wsd.loss else best_wsd
+    ls = _losses(fit, back)
+    free = Candidate(spec, float(ls[0]), sched, float(ls.max()))
+    best = free if free.key(robust) < best_wsd.key(robust) else best_wsd
     return Optimized(best, base_cos, best_wsd, steps, rates_of(best.schedule, steps))
 
 

@@ -27,9 +27,9 @@ BAND_POINTS = 400
 class Prediction:
     """A predicted loss curve: ``loss[i]`` at ``steps[i]`` (steps after the warmup).
 
-    ``low``/``high`` bound the central 90 % of the bootstrap refits' predictions
-    (``None`` without bootstrap samples); ``warnings`` lists where the prediction leaves
-    what the fit can know.
+    ``low``/``high`` bound the central 90 % of the bootstrap refits' predictions, widened
+    to take in every leave-one-run-out refit's prediction (``None`` without samples);
+    ``warnings`` lists where the prediction leaves what the fit can know.
     """
 
     label: str
@@ -99,11 +99,12 @@ def predict(fit: LawFit, schedule: Any, steps: int | None = None, *, base: float
             ``base``), or the rate of every update.
         steps: the horizon (default: the schedule's own, or the array's length).
         at: the steps to predict at (default every step after warmup, up to ``steps``).
-        band: compute the bootstrap band (from the fit's samples).
+        band: compute the band (from the fit's bootstrap and leave-one-run-out samples).
 
     Warns:
         LawWarning: for each way the prediction leaves what the fit can know (a different
-            peak rate, more than 3x the fitted horizon, rate increases, a lower final rate).
+            peak rate, more than 3x the fitted horizon, rate increases, a lower final rate,
+            a predicted loss that is not positive).
     """
     if steps is None:
         h = getattr(schedule, "horizon", None)
@@ -132,21 +133,34 @@ def predict(fit: LawFit, schedule: Any, steps: int | None = None, *, base: float
         if t.size == 0 or t.min() < 1 or t.max() > steps:
             raise LawError(f"at: steps must lie in 1..{steps}")
     loss = model.curve_at(fit.theta, curve, t)
+    bad = np.flatnonzero(~(loss > 0))
+    if bad.size:
+        n = (f"{label}: the law predicts a loss <= 0 from step {int(t[bad[0]])} on: the fit "
+             "does not determine this schedule's curve (see its unidentified parameters)")
+        warnings.warn(n, LawWarning, stacklevel=2)
+        notes.append(n)
     lo = hi = None
-    thetas = fit.sample_thetas() if band else []
-    if len(thetas) >= 2 and t.size:
+    boot = fit.sample_thetas() if band else []
+    loo = fit.run_sample_thetas() if band else []
+    if (len(boot) >= 2 or loo) and t.size:
         sel = np.unique(np.linspace(0, t.size - 1, min(BAND_POINTS, t.size)).astype(np.int64))
         ts = t[sel]
         at_ts = model.evaluator(curve, ts)
-        preds = np.array([at_ts(th) for th in thetas])
         # the spread of refits around the fit, centred on the fitted curve
         base_s = at_ts(fit.theta)
+        dlo = dhi = np.zeros(ts.size)
         with warnings.catch_warnings():  # steps inside the warmup are NaN for every set
             warnings.simplefilter("ignore", RuntimeWarning)
-            dlo = np.nanpercentile(preds - base_s, 5, axis=0)
-            dhi = np.nanpercentile(preds - base_s, 95, axis=0)
-        lo = loss + np.interp(t, ts, np.minimum(dlo, 0.0))
-        hi = loss + np.interp(t, ts, np.maximum(dhi, 0.0))
+            if len(boot) >= 2:
+                preds = np.array([at_ts(th) for th in boot]) - base_s
+                dlo = np.minimum(dlo, np.nanpercentile(preds, 5, axis=0))
+                dhi = np.maximum(dhi, np.nanpercentile(preds, 95, axis=0))
+            if loo:
+                preds = np.array([at_ts(th) for th in loo]) - base_s
+                dlo = np.minimum(dlo, np.nanmin(preds, axis=0))
+                dhi = np.maximum(dhi, np.nanmax(preds, axis=0))
+        lo = loss + np.interp(t, ts, np.nan_to_num(dlo))
+        hi = loss + np.interp(t, ts, np.nan_to_num(dhi))
     return Prediction(str(label), t, loss, lo, hi, notes)
 
 
