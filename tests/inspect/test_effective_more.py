@@ -226,3 +226,55 @@ def test_schedule_advice_warnings() -> None:
         Monitor(torch.optim.Rprop([p]))
     assert advice(torch.optim.AdamW([p])) == []
     assert any("2-D" in a for a in advice(torch.optim.Muon([p])))
+
+
+def test_combined_optimizer_is_read_per_part() -> None:
+    """A CombinedOptimizer of Muon and AdamW: each group with its own part's rule (Muon's
+    shape-adjusted rate, AdamW's per-element rates, as the standalone optimizers give), the
+    last update as measured, per-group monitor records, and both parts' advice."""
+    from lrkit.inspect import Monitor, ScheduleAdviceWarning, advice
+    from lrkit.torch import CombinedOptimizer
+
+    g = torch.Generator().manual_seed(3)
+    shapes = {"w1": (6, 3), "w2": (3, 5), "emb": (5, 4), "b": (4,)}
+    ps = {k: torch.nn.Parameter(torch.randn(s, generator=g)) for k, s in shapes.items()}
+    ref = {k: torch.nn.Parameter(p.detach().clone()) for k, p in ps.items()}
+
+    def parts(q: dict[str, torch.nn.Parameter]) -> tuple[torch.optim.Muon, torch.optim.AdamW]:
+        return (torch.optim.Muon([q["w1"], q["w2"]], lr=0.02),
+                torch.optim.AdamW([{"params": [q["emb"]]},
+                                   {"params": [q["b"]], "weight_decay": 0.0}], lr=3e-3))
+
+    opt = CombinedOptimizer(*parts(ps))
+    with pytest.warns(ScheduleAdviceWarning, match="Muon orthogonalizes"):  # its parts' notes
+        mon = Monitor(opt, every=1)
+    ref_muon, ref_adamw = parts(ref)
+    for _ in range(3):
+        before = {k: p.detach().clone() for k, p in ps.items()}
+        for k in ps:
+            ps[k].grad = torch.randn(shapes[k], generator=g)
+            ref[k].grad = ps[k].grad.clone()
+        opt.step()
+        ref_muon.step()
+        ref_adamw.step()
+    rates = effective_rates(opt)
+    assert [(r.group, tuple(r.param.shape)) for r in rates] == [
+        (0, (6, 3)), (0, (3, 5)), (1, (5, 4)), (2, (4,))]
+    for r, adjust in zip(rates[:2], (math.sqrt(2.0), 1.0), strict=True):
+        assert r.info["adjusted_lr"] == 0.02 * adjust  # torch's sqrt(max(1, A/B))
+        assert float(r.rate) == pytest.approx(0.02 * adjust, rel=1e-7)
+    for r, want in zip(rates[2:], effective_rates(ref_adamw), strict=True):
+        assert torch.equal(r.rate, want.rate)
+        assert r.decoupled_decay == want.decoupled_decay
+    for p, delta in last_update(opt):
+        k = next(n for n, q in ps.items() if q is p)
+        torch.testing.assert_close(delta, p.detach() - before[k], rtol=1e-4, atol=1e-6)
+    for k in ps:  # the combination stepped exactly as the standalone optimizers
+        assert torch.equal(ps[k], ref[k]), k
+    recs = mon.step()
+    assert [(r.group, r.lr) for r in recs] == [(0, 0.02), (1, 3e-3), (2, 3e-3)]
+    row = recs[0].row()  # the Muon group: its two matrices' adjusted rates
+    assert (row["min"], row["max"]) == pytest.approx((0.02, 0.02 * math.sqrt(2.0)), rel=1e-6)
+    assert advice(opt) == advice(ref_muon) + advice(ref_adamw) == advice(ref_muon)
+    other = torch.nn.Parameter(torch.ones(2))
+    assert len(advice(CombinedOptimizer(torch.optim.Rprop([other]), ref_muon))) == 2

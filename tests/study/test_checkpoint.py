@@ -47,7 +47,8 @@ def _stop_after(n: int) -> Any:
     return on_step
 
 
-@pytest.mark.parametrize(("name", "optimizer"), [("plateau", "adamw"), ("segmenter", "sgd")])
+@pytest.mark.parametrize(("name", "optimizer"), [("plateau", "adamw"), ("segmenter", "sgd"),
+                                               ("cosine-warmup", "muon")])
 def test_interrupted_and_resumed_equals_uninterrupted(tmp_path: Path, name: str,
                                                       optimizer: str) -> None:
     task = Digits(epochs=3)

@@ -97,7 +97,9 @@ def add_parser(sub: Any, parent: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--optimizers", type=_csv_list, default=["sgd", "adamw"], metavar="NAMES",
-        help="comma-separated, from " + ", ".join(OPTIMIZERS) + " (default: sgd,adamw)",
+        help="comma-separated, from " + ", ".join(OPTIMIZERS) + " (default: sgd,adamw; "
+        "muon: torch's Muon on the hidden weight matrices, AdamW at adamw's rate on the "
+        "rest, one schedule for both)",
     )
     p.add_argument(
         "--lr", action="append", default=[], metavar="OPT=LR",

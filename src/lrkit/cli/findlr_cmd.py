@@ -24,7 +24,7 @@ SUMMARY = "learning-rate range test on a task"
 
 def add_parser(sub: Any, parent: argparse.ArgumentParser) -> None:
     from lrkit.cli.compare_cmd import add_task_options
-    from lrkit.study.config import OPTIMIZERS
+    from lrkit.study.config import OPTIMIZERS, PARTNERS
     from lrkit.study.findlr import METHODS
 
     p = sub.add_parser(
@@ -43,8 +43,9 @@ def add_parser(sub: Any, parent: argparse.ArgumentParser) -> None:
         ],
     )
     add_task_options(p)
-    p.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="adamw",
-                   help="optimizer (default adamw)")
+    p.add_argument("--optimizer", choices=tuple(o for o in OPTIMIZERS if o not in PARTNERS),
+                   default="adamw", help="optimizer (default adamw; not " + ", ".join(PARTNERS)
+                   + ": two base rates, one sweep)")
     p.add_argument("--start-lr", type=positive_float("start-lr"), default=1e-6,
                    help="first rate of the ramp (default 1e-6)")
     p.add_argument("--end-lr", type=positive_float("end-lr"), default=1.0,

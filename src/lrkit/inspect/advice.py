@@ -46,8 +46,10 @@ _NOTES: dict[str, str] = {
     "Muon": (
         "Muon orthogonalizes the update of 2-D weights: its rate is lr times a shape "
         "adjustment (adjust_lr_fn) and applies to a whole matrix, not per element; pair it "
-        "with AdamW for embeddings, biases and norms, and schedule both. lrkit reports the "
-        "adjusted rate and the update's RMS relative to the weight's."
+        "with AdamW for embeddings, biases and norms, and schedule both with one schedule "
+        "(lrkit.torch.CombinedOptimizer makes the two one optimizer for one scheduler; a "
+        "relative schedule multiplies each base rate). lrkit reports the adjusted rate and "
+        "the update's RMS relative to the weight's."
     ),
     "ASGD": (
         "ASGD decays its own step size eta = lr / (1 + lambd lr t)^alpha on top of any "
@@ -62,7 +64,12 @@ _NOTES: dict[str, str] = {
 
 
 def advice(optimizer: Any) -> list[str]:
-    """Schedule-related notes for this optimizer's class (empty for plain SGD/Adam-like)."""
+    """Schedule-related notes for this optimizer's class (empty for plain SGD/Adam-like);
+    for a :class:`lrkit.torch.CombinedOptimizer`, the notes of its parts."""
+    from lrkit.torch.combined import CombinedOptimizer
+
+    if isinstance(optimizer, CombinedOptimizer):
+        return list(dict.fromkeys(n for part in optimizer.parts for n in advice(part)))
     return advice_for(type(optimizer).__name__)
 
 

@@ -99,6 +99,7 @@ from lrkit.inspect.rules import RULES, NoStatisticsError, RuleOut, RuleResult, S
 from lrkit.inspect.rules_more import MORE_RULES, WHOLE_TENSOR_RULES
 from lrkit.inspect.rules_thirdparty import THIRDPARTY_NAMES, thirdparty_rules
 from lrkit.inspect.tracking import _TRACKED, track
+from lrkit.torch.combined import CombinedOptimizer
 
 __all__ = [
     "SUPPORTED_OPTIMIZERS",
@@ -229,6 +230,18 @@ def _rule_for(optimizer: torch.optim.Optimizer) -> Callable[[_Ctx], RuleResult]:
     return rule
 
 
+def _groups(
+    optimizer: torch.optim.Optimizer,
+) -> Iterator[tuple[int, dict[str, Any], torch.optim.Optimizer, Callable[[_Ctx], RuleResult]]]:
+    """``(index, group, optimizer that steps it, its rule)`` per group; a
+    :class:`~lrkit.torch.CombinedOptimizer` is read part by part, each with its own rule."""
+    owners = optimizer.owners() if isinstance(optimizer, CombinedOptimizer) else [(0, optimizer)]
+    for start, owner in owners:
+        rule = _rule_for(owner)
+        for i, group in enumerate(owner.param_groups):
+            yield start + i, group, owner, rule
+
+
 def _decoupled(optimizer: torch.optim.Optimizer, group: dict[str, Any]) -> bool:
     if isinstance(optimizer, torch.optim.AdamW):
         return True
@@ -295,18 +308,17 @@ def iter_rates(
     if type(optimizer).__name__ == "ZeroRedundancyOptimizer":  # this rank's partition
         optimizer = getattr(optimizer, "optim")  # noqa: B009
         tracked = tracked or _TRACKED.get(optimizer) or {}
-    rule = _rule_for(optimizer)
     pre_groups = tracked.get("groups", [])
     pre_states = tracked.get("state", {})
     found = False
     first_error: NoStatisticsError | None = None
-    for gi, group in enumerate(optimizer.param_groups):
+    for gi, group, owner, rule in _groups(optimizer):
         lr = _lr(group)
         wd = float(group.get("weight_decay", 0.0))
-        decoupled = _decoupled(optimizer, group)
+        decoupled = _decoupled(owner, group)
         sign = -1.0 if group.get("maximize", False) else 1.0
         for p in group["params"]:
-            state = {k: _local(v) for k, v in optimizer.state.get(p, {}).items()}
+            state = {k: _local(v) for k, v in owner.state.get(p, {}).items()}
             if torch.is_complex(p):
                 state = {k: _real(v) for k, v in state.items()}
             grad = _dense_grad(p)
@@ -371,7 +383,8 @@ def effective_rates(
 
     Args:
         optimizer: one of :data:`SUPPORTED_OPTIMIZERS` (subclasses are not accepted: they may
-            change the rule).
+            change the rule), or a :class:`~lrkit.torch.CombinedOptimizer` of them (each
+            group read with its part's rule).
         stepped: the parameters the last step updated (see :func:`iter_rates`); the others
             are listed with ``skipped=True``.
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from lrkit._validate import check_int
 from lrkit.errors import ConfigError
-from lrkit.study.config import RunConfig, base_rates, resolve_schedules
+from lrkit.study.config import RunConfig, base_rates, partner_rates, resolve_schedules
 from lrkit.study.executors import Job, TaskSource, make_executor
 from lrkit.study.record import RunResult, run_id
 from lrkit.study.runner import task_info
@@ -78,7 +78,9 @@ def plan_runs(task: Any, *, schedules: Sequence[str] | None = None,
     if not chosen:
         raise ConfigError("schedules=[] is invalid: give at least one schedule")
     rates = base_rates(task, optimizers, lrs)
-    return [RunConfig(s, o, rates[o][0], int(seed), steps, rates[o][1], accumulate)
+    partners = partner_rates(task, optimizers, lrs)
+    return [RunConfig(s, o, rates[o][0], int(seed), steps, rates[o][1], accumulate,
+                      *partners.get(o, (None, None)))
             for s in chosen for o in optimizers for seed in seeds]
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "CLASS_NAMES",
     "OPTIMIZERS",
     "PACKAGES",
+    "PARTNERS",
     "PRESETS",
     "RunConfig",
     "ScheduleChoice",
@@ -27,13 +28,16 @@ __all__ = [
     "default_schedules",
     "make_optimizer",
     "optimizer_class",
+    "partner_rates",
     "resolve_schedules",
     "set_determinism",
 ]
 
 #: Optimizers of a study: name -> (default base rate, default weight decay). ``schedulefree``
 #: (``AdamWScheduleFree``) and ``prodigy`` need their packages (:data:`PACKAGES`); Prodigy's
-#: rate multiplies its own estimate ``d``, hence 1.0.
+#: rate multiplies its own estimate ``d``, hence 1.0. ``muon`` is torch's ``Muon`` on the
+#: hidden weight matrices (the rate before its shape adjustment) with AdamW, at ``adamw``'s
+#: rate and decay (:data:`PARTNERS`), on every other parameter (:mod:`lrkit.study.muon`).
 OPTIMIZERS: dict[str, tuple[float, float]] = {
     "sgd": (0.05, 5e-4),
     "adamw": (3e-3, 1e-2),
@@ -45,7 +49,12 @@ OPTIMIZERS: dict[str, tuple[float, float]] = {
     "adafactor": (1e-2, 0.0),
     "schedulefree": (3e-3, 0.0),
     "prodigy": (1.0, 0.0),
+    "muon": (0.02, 0.1),
 }
+
+#: Study optimizers made of two: name -> the study optimizer whose base rate and weight decay
+#: (given, the task's, else :data:`OPTIMIZERS`) train the parameters the first one does not.
+PARTNERS: dict[str, str] = {"muon": "adamw"}
 
 #: Third-party optimizers: name -> (module, class, pip package).
 PACKAGES: dict[str, tuple[str, str, str]] = {
@@ -57,7 +66,7 @@ PACKAGES: dict[str, tuple[str, str, str]] = {
 CLASS_NAMES: dict[str, str] = {
     "sgd": "SGD", "adamw": "AdamW", "adam": "Adam", "nadam": "NAdam", "radam": "RAdam",
     "rmsprop": "RMSprop", "adagrad": "Adagrad", "adafactor": "Adafactor",
-    "schedulefree": "AdamWScheduleFree", "prodigy": "Prodigy",
+    "schedulefree": "AdamWScheduleFree", "prodigy": "Prodigy", "muon": "Muon",
 }
 
 
@@ -78,6 +87,13 @@ def optimizer_class(name: str) -> Any:
         except ImportError:
             raise ConfigError(f"optimizer={name!r} needs the {pip!r} package: "
                               f"pip install {pip}") from None
+    if name in PARTNERS:  # Muon and its partner, stepped as one optimizer
+        if not hasattr(torch.optim, CLASS_NAMES[name]):
+            raise ConfigError(f"optimizer={name!r} needs torch.optim.{CLASS_NAMES[name]} "
+                              f"(torch >= 2.9; this is torch {torch.__version__})")
+        from lrkit.torch.combined import CombinedOptimizer
+
+        return CombinedOptimizer
     return getattr(torch.optim, CLASS_NAMES[name])
 
 
@@ -198,25 +214,61 @@ def base_rates(task: Any, optimizers: Sequence[str],
     return out
 
 
+def partner_rates(task: Any, optimizers: Sequence[str],
+                  given: Mapping[str, float] | None = None) -> dict[str, tuple[float, float]]:
+    """(base rate, weight decay) of the partner (:data:`PARTNERS`) of each two-part optimizer
+    of ``optimizers``: those of the partner's own name in :func:`base_rates`."""
+    return {o: base_rates(task, [PARTNERS[o]], given)[PARTNERS[o]]
+            for o in optimizers if o in PARTNERS}
+
+
 def make_optimizer(
-    name: str, params: Any, lr: float | None = None, weight_decay: float | None = None
+    name: str, params: Any, lr: float | None = None, weight_decay: float | None = None, *,
+    model: torch.nn.Module | None = None, partner_lr: float | None = None,
+    partner_weight_decay: float | None = None, muon_exclude: Sequence[str] | None = None,
 ) -> torch.optim.Optimizer:
     """The optimizer of a study name (:data:`OPTIMIZERS`) with the given base rate.
 
     ``sgd`` has momentum 0.9 (Nesterov off); the others keep their class's defaults apart from
     ``lr`` and ``weight_decay``. A schedule-free optimizer is returned in train mode (the
     runner calls ``optimizer.eval()`` around evaluations).
+
+    ``muon`` needs the ``model``: a :class:`~lrkit.torch.CombinedOptimizer` of torch's Muon
+    (``lr``, ``weight_decay``) on the model's hidden weight matrices and AdamW
+    (``partner_lr``, ``partner_weight_decay``; default: ``adamw``'s in :data:`OPTIMIZERS`) on
+    the other parameters; ``muon_exclude`` names what AdamW keeps besides the embeddings
+    (:mod:`lrkit.study.muon`).
     """
     cls = optimizer_class(name)
     default_lr, default_wd = OPTIMIZERS[name]
     lr = default_lr if lr is None else check_number("lr", lr, low=0, low_open=True)
     wd = default_wd if weight_decay is None else check_number("weight_decay", weight_decay, low=0)
+    if name in PARTNERS:
+        return _make_two_part(name, params, lr, wd, model, partner_lr, partner_weight_decay,
+                              muon_exclude)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=wd)
     opt: torch.optim.Optimizer = cls(params, lr=lr, weight_decay=wd)
     if callable(getattr(opt, "train", None)):
         opt.train()  # type: ignore[attr-defined]
     return opt
+
+
+def _make_two_part(name: str, params: Any, lr: float, wd: float, model: Any,
+                   partner_lr: float | None, partner_wd: float | None,
+                   exclude: Sequence[str] | None) -> torch.optim.Optimizer:
+    from lrkit.study.muon import make_muon
+
+    if not isinstance(model, torch.nn.Module):
+        raise bad("model", model, f"the task's torch.nn.Module with optimizer={name!r} (it "
+                  "tells hidden matrices from embeddings and the output head)")
+    p_lr, p_wd = OPTIMIZERS[PARTNERS[name]]
+    p_lr = p_lr if partner_lr is None else check_number("partner_lr", partner_lr, low=0,
+                                                        low_open=True)
+    p_wd = p_wd if partner_wd is None else check_number("partner_weight_decay", partner_wd,
+                                                        low=0)
+    return make_muon(params, model, lr=lr, weight_decay=wd, adamw_lr=p_lr,
+                     adamw_weight_decay=p_wd, exclude=exclude)
 
 
 def set_determinism(threads: int) -> None:
@@ -227,7 +279,12 @@ def set_determinism(threads: int) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-    """One run: schedule, optimizer (base rate, weight decay), seed, horizon, accumulation."""
+    """One run: schedule, optimizer (base rate, weight decay), seed, horizon, accumulation.
+
+    ``partner_lr`` / ``partner_weight_decay``: for a two-part optimizer (:data:`PARTNERS`,
+    ``muon``), the base rate and decay of the part that trains the other parameters
+    (``None``: its defaults); ``None`` for the others.
+    """
 
     schedule: ScheduleChoice
     optimizer: str
@@ -236,11 +293,17 @@ class RunConfig:
     steps: int
     weight_decay: float | None = None
     accumulate: int = 1
+    partner_lr: float | None = None
+    partner_weight_decay: float | None = None
 
     def __post_init__(self) -> None:
         check_int("steps", self.steps, low=1)
         check_int("accumulate", self.accumulate, low=1)
         check_int("seed", self.seed, low=0)
+        if self.partner_lr is not None:
+            check_number("partner_lr", self.partner_lr, low=0, low_open=True)
+        if self.partner_weight_decay is not None:
+            check_number("partner_weight_decay", self.partner_weight_decay, low=0)
 
     @property
     def label(self) -> str:
@@ -249,6 +312,17 @@ class RunConfig:
     def key(self) -> dict[str, Any]:
         """What a checkpoint must match to be resumed by this run."""
         c = self.schedule
-        return {"schedule": [c.name, c.spec, c.kind], "optimizer": self.optimizer,
-                "lr": self.lr, "weight_decay": self.weight_decay, "seed": self.seed,
-                "steps": self.steps, "accumulate": self.accumulate}
+        key = {"schedule": [c.name, c.spec, c.kind], "optimizer": self.optimizer,
+               "lr": self.lr, "weight_decay": self.weight_decay, "seed": self.seed,
+               "steps": self.steps, "accumulate": self.accumulate}
+        if self.partner_lr is not None or self.partner_weight_decay is not None:
+            key["partner"] = [self.partner_lr, self.partner_weight_decay]
+        return key
+
+    def partner(self) -> dict[str, Any] | None:
+        """The run file's ``optimizer.partner``: name, ``base_lr``, ``weight_decay`` (as
+        given; ``None``: the defaults); ``None`` when the optimizer has no partner."""
+        if self.optimizer not in PARTNERS:
+            return None
+        return {"name": PARTNERS[self.optimizer], "base_lr": self.partner_lr,
+                "weight_decay": self.partner_weight_decay}

@@ -232,7 +232,7 @@ def range_test(
 
 def _from_task(task: Any, optimizer: Any, seed: int, threads: int) -> tuple[Any, Any, Any, Any]:
     """(model, optimizer, batch stream, loss of a batch) of a fresh run of ``task``."""
-    from lrkit.study.config import base_rates, make_optimizer, set_determinism
+    from lrkit.study.config import PARTNERS, base_rates, make_optimizer, set_determinism
     from lrkit.tasks.base import check_run, check_task, is_callback_run
     from lrkit.tasks.registry import load_task
 
@@ -241,6 +241,10 @@ def _from_task(task: Any, optimizer: Any, seed: int, threads: int) -> tuple[Any,
     if not isinstance(name, str):
         raise ConfigError("range_test(task, optimizer): with a task, optimizer is a name "
                           "(sgd, adamw, adam)")
+    if name in PARTNERS:
+        raise ConfigError(f"optimizer={name!r} is invalid for a range test: it has two base "
+                          f"rates ({name}'s and {PARTNERS[name]}'s) and the test sweeps one "
+                          "rate for every group; expected an optimizer with one rate")
     lr, wd = base_rates(task, [name])[name]
     set_determinism(threads)
     torch.manual_seed(seed)

@@ -75,7 +75,8 @@ class RunResult:
             "schedule": {"name": c.schedule.name, "spec": c.schedule.spec,
                          "kind": c.schedule.kind},
             "optimizer": {"name": c.optimizer, "base_lr": c.lr,
-                          "weight_decay": c.weight_decay},
+                          "weight_decay": c.weight_decay,
+                          **({"partner": c.partner()} if c.partner() else {})},
             "seed": c.seed, "steps": c.steps, "accumulate": c.accumulate,
             "status": self.status, "error": self.error,
             "updates": {"lr": self.lr, "train_loss": self.train_loss},
@@ -92,9 +93,11 @@ class RunResult:
         from lrkit.study.config import ScheduleChoice
 
         s, o = d["schedule"], d["optimizer"]
+        partner = o.get("partner") or {}
         cfg = RunConfig(ScheduleChoice(s["name"], s["spec"], s["kind"]), o["name"],
                         float(o["base_lr"]), int(d["seed"]), int(d["steps"]),
-                        o.get("weight_decay"), int(d.get("accumulate", 1)))
+                        o.get("weight_decay"), int(d.get("accumulate", 1)),
+                        partner.get("base_lr"), partner.get("weight_decay"))
         return cls(cfg, dict(d.get("task") or {}), list(d["updates"]["lr"]),
                    list(d["updates"]["train_loss"]), d.get("effective_lr"),
                    {k: list(v) for k, v in d["evals"].items()},

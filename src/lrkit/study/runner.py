@@ -141,7 +141,10 @@ class _Loop:
         self.run = check_run(task.build(cfg.seed), task.name)
         self.model: torch.nn.Module = self.run.model
         self.opt = make_optimizer(cfg.optimizer, self.run.param_groups(), cfg.lr,
-                                  cfg.weight_decay)
+                                  cfg.weight_decay, model=self.model,
+                                  partner_lr=cfg.partner_lr,
+                                  partner_weight_decay=cfg.partner_weight_decay,
+                                  muon_exclude=getattr(task, "muon_exclude", None))
         self.params = [p for g in self.opt.param_groups for p in g["params"]]
         if self.world > 1:  # every rank starts from rank 0's weights
             import torch.distributed as dist

@@ -27,8 +27,10 @@ A run that must keep its own loop defines ``train(ctx)`` instead of ``batch``/``
 (:class:`CallbackRun`): it steps ``ctx.optimizer`` and calls ``ctx.step(loss)`` after each
 update; lrkit still steps the rate, records it and evaluates.
 
-Optional task attributes: ``lrs`` and ``weight_decay`` (per optimizer name) and ``schedules``
-(name -> spec string: the task's default schedules).
+Optional task attributes: ``lrs`` and ``weight_decay`` (per optimizer name), ``schedules``
+(name -> spec string: the task's default schedules) and ``muon_exclude`` (parameter names,
+``fnmatch`` patterns, that the ``muon`` optimizer keeps on AdamW besides the embeddings; it
+replaces the output-head guess of :mod:`lrkit.study.muon`).
 """
 
 from __future__ import annotations
@@ -131,6 +133,11 @@ def check_task(task: Any, where: str = "task") -> Any:
         v = getattr(task, attr, None)
         if v is not None and not isinstance(v, Mapping):
             raise _fail(where, f"{attr}={v!r}: expected a mapping optimizer name -> number")
+    v = getattr(task, "muon_exclude", None)
+    if v is not None and (isinstance(v, str) or not isinstance(v, (list, tuple)) or not all(
+            isinstance(n, str) for n in v)):
+        raise _fail(where, f"muon_exclude={v!r}: expected a list of parameter names "
+                    "(fnmatch patterns) or None")
     v = getattr(task, "schedules", None)
     if v is not None and not (isinstance(v, Mapping) and all(
             isinstance(k, str) and isinstance(s, str) for k, s in v.items())):

@@ -167,6 +167,9 @@ class Digits:
         n_train = 1797 - round(1797 * 0.2)
         self.eval_every = -(-n_train // self.batch_size)
         self.steps = self.epochs * self.eval_every
+        #: the ``muon`` optimizer: the classifier is the CNN's only matrix, so Muon trains it
+        #: (no output head kept on AdamW); the conv kernels (4-D) and biases stay on AdamW
+        self.muon_exclude: tuple[str, ...] = ()
 
     def describe(self) -> dict[str, Any]:
         from importlib.metadata import version

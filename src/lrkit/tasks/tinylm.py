@@ -315,6 +315,9 @@ class TinyLM:
         #: peak rates of a study: at the default sizes and 3000 updates, AdamW's best for WSD
         #: of 3e-3, 6e-3, 1e-2 and within 0.006 nats/byte of cosine's best (1e-2)
         self.lrs = {"adamw": 6e-3, "adam": 6e-3}
+        #: the ``muon`` optimizer: Muon on the blocks' matrices; the learned positions (a bare
+        #: 2-D table) stay on AdamW with the byte embedding (tied to the output layer)
+        self.muon_exclude = ("pos",)
         warm = max(1, self.steps // 20)
         #: the default schedules of a study (horizon: the run's steps), pretraining-style
         self.schedules = {
