@@ -134,7 +134,8 @@ def analyze(out: Path, t: int, seeds: list[int], start: int = 0) -> dict[str, An
         law = fit([avg[n] for n in fit_names], "multi-power", bootstrap=16,
                   start=start)
     report["fit"] = {"params": law.params, "stderr": law.stderr, "identified": law.identified,
-                     "unidentified": law.unidentified, "runs": law.runs}
+                     "unidentified": law.unidentified, "runs": law.runs,
+                     "run_errors": law.run_errors}
     fits = {n: avg[n] for n in fit_names}
     for name, (spec, steps, role) in sch.items():
         if role != "held" or name not in avg:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
 import pytest
 from tests.laws.conftest import PEAK, TRUE
 
-from lrkit.laws import LawError, LawFit, LawWarning, Run, fit, synthetic_run
+from lrkit.laws import LawError, LawFit, LawWarning, Run, fit, predict, synthetic_run
 
 ANN = {"L0": 2.5, "A": 0.6, "alpha": 0.4, "C": 1.0}
 
@@ -41,6 +42,8 @@ def test_multi_power_recovers_the_well_determined_parameters(mpl_fit: LawFit) ->
 def test_leave_one_run_out_refits(mpl_fit: LawFit) -> None:
     # three runs, each pair still identifies the multi-power law: one refit per left-out run
     assert len(mpl_fit.run_samples) == 3
+    assert len(mpl_fit.run_errors) == 3
+    assert all(0 < e < 0.01 for e in mpl_fit.run_errors)  # the law's own form, 0.2 % noise
     # two annealing runs: leaving out the cosine leaves no decay, so only one refit, and it
     # is the law fitted to the cosine run alone
     const, cos = _ann_runs(noise=0.001)
@@ -48,6 +51,14 @@ def test_leave_one_run_out_refits(mpl_fit: LawFit) -> None:
     (only,) = both.run_samples
     alone = fit([cos], "annealing", bootstrap=0)
     np.testing.assert_allclose(only, [alone.params[k] for k in ANN], rtol=0.02)
+    # its error: how far it misses the left-out constant run's last 5 % of (binned) losses
+    t, y = const.binned(200)
+    refit = dataclasses.replace(both, params=dict(zip(ANN, only, strict=True)))
+    pred = predict(refit, const.rates, const.n, at=t, band=False).loss
+    k = round(0.05 * t.size)
+    (err,) = both.run_errors
+    assert err == pytest.approx(abs(pred[-k:].mean() / np.exp(y[-k:]).mean() - 1), rel=1e-9)
+    assert err > 0
     # a law fitted to as few runs as it needs has nothing to leave out
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LawWarning)  # B, C, beta: not determined by two runs

@@ -127,6 +127,12 @@ def test_law_json_round_trip(tmp_path: Path, mpl_fit: LawFit) -> None:
     assert back.samples == mpl_fit.samples
     assert back.run_samples == mpl_fit.run_samples
     assert len(back.run_samples) == 3
+    assert back.run_errors == mpl_fit.run_errors
+    # a law.json from before run_errors existed: its refits count as exact
+    d = json.loads((tmp_path / "law.json").read_text())
+    del d["run_errors"]
+    (tmp_path / "old.json").write_text(json.dumps(d))
+    assert load_law(tmp_path / "old.json").run_errors == [0.0, 0.0, 0.0]
     np.testing.assert_allclose(back.theta, mpl_fit.theta, rtol=1e-15)
 
 
@@ -141,6 +147,8 @@ def test_law_json_round_trip(tmp_path: Path, mpl_fit: LawFit) -> None:
     (lambda d: {**d, "samples": [[1.0]]}, "samples must be lists of 7"),
     (lambda d: {**d, "run_samples": [[1.0] * 6 + [math.inf]]}, "run_samples must be lists"),
     (lambda d: {**d, "run_samples": {"a": 1}}, "run_samples must be lists of 7"),
+    (lambda d: {**d, "run_errors": [0.1, -0.2, 0.0]}, "run_errors must be 3 finite numbers"),
+    (lambda d: {**d, "run_errors": [0.1]}, "one per run_samples entry"),
     (lambda d: [1, 2], "not a law.json"),
 ])
 def test_corrupt_or_foreign_law_json(tmp_path: Path, mpl_fit: LawFit, edit, match: str) -> None:  # type: ignore[no-untyped-def]

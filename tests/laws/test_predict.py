@@ -68,11 +68,13 @@ def test_band_covers_bootstrap_and_leave_one_run_out_refits(mpl_fit: LawFit) -> 
     curve = Curve.from_rates(rates_of(spec, 2 * N, PEAK), mpl_fit.unit)
     ts = p.steps[:: max(1, p.steps.size // 50)]
     idx = np.searchsorted(p.steps, ts)
-    for th in mpl_fit.run_sample_thetas():  # every left-out-run refit lies inside the band
-        pred = model.curve_at(th, curve, ts)  # (up to the band's interpolation between
-        tol = 1e-6 * pred  # its BAND_POINTS steps)
-        assert np.all(p.low[idx] <= pred + tol)
-        assert np.all(pred <= p.high[idx] + tol)
+    # every left-out-run refit, times 1 -/+ its error on the run it left out, lies inside
+    # the band (up to the band's interpolation between its BAND_POINTS steps)
+    for th, err in zip(mpl_fit.run_sample_thetas(), mpl_fit.run_errors, strict=True):
+        pred = model.curve_at(th, curve, ts)
+        tol = 1e-6 * pred
+        assert np.all(p.low[idx] <= pred * (1 - err) + tol)
+        assert np.all(pred * (1 + err) <= p.high[idx] + tol)
     # without the refits the band is the bootstrap's alone, never wider
     boot = predict(dataclasses.replace(mpl_fit, run_samples=[]), spec, 2 * N, base=PEAK)
     assert boot.low is not None

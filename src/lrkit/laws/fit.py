@@ -13,12 +13,13 @@ The recipe (:func:`fit`):
 4. The best converged start is the fit; no converged start is a :class:`LawError`.
 5. Uncertainty: parameter standard errors from the Jacobian, the spread of near-optimal
    starts, ``bootstrap`` refits on wild-bootstrapped residuals (random signs on blocks of
-   bins), and, with more runs than the law needs, one refit per left-out run. The bootstrap
-   sets measure the noise of the fitted curves; the leave-one-run-out sets measure how much
-   the law depends on which schedules it saw, the larger error on an unseen schedule
-   (:func:`lrkit.laws.predict`'s band covers both). A parameter whose relative standard
-   error exceeds 1 (or whose near-optimal starts disagree by more than 50 %) is reported
-   *not identified*.
+   bins), and, with more runs than the law needs, one refit per left-out run together with
+   its relative error on the final loss of the run it left out. The bootstrap sets measure
+   the noise of the fitted curves; the leave-one-run-out refits and their errors measure
+   the law's error on a schedule it has not seen, usually far larger
+   (:func:`lrkit.laws.predict`'s band covers both, as a jackknife+ interval). A parameter
+   whose relative standard error exceeds 1 (or whose near-optimal starts disagree by more
+   than 50 %) is reported *not identified*.
 """
 
 from __future__ import annotations
@@ -55,8 +56,9 @@ class LawFit:
 
     ``unit`` is the peak rate the law was fitted at; ``samples`` are bootstrap parameter
     sets and ``run_samples`` leave-one-run-out refits (papers' units), behind prediction
-    bands. Save with :meth:`to_dict` /
-    :func:`lrkit.laws.save_law`; predict with :func:`lrkit.laws.predict`.
+    bands; ``run_errors[i]`` is how far refit ``i`` missed the final loss of the run it
+    left out (relative: :data:`TAIL` of its last logged losses, law and run alike). Save
+    with :func:`lrkit.laws.save_law`; predict with :func:`lrkit.laws.predict`.
     """
 
     law: str
@@ -73,6 +75,7 @@ class LawFit:
     cost: float
     starts: list[dict[str, Any]]
     run_samples: list[list[float]] = dataclasses.field(default_factory=list)
+    run_errors: list[float] = dataclasses.field(default_factory=list)
 
     @property
     def model(self) -> LawModel:
@@ -115,6 +118,17 @@ class LawFit:
                          f"{r['r2']:>9.4f}{100 * r['rmse_rel']:>9.3f}"
                          f"{100 * r['max_rel']:>8.3f}")
         return "\n".join(lines)
+
+
+#: the share of a run's last logged (binned) losses whose mean is its "final loss"
+TAIL = 0.05
+
+
+def _tail_error(pred: F64, y: F64) -> float:
+    """|mean predicted / mean measured - 1| over the last :data:`TAIL` of the points
+    (``y``: log-losses)."""
+    k = max(1, round(TAIL * y.size))
+    return float(abs(np.mean(pred[-k:]) / np.mean(np.exp(y[-k:])) - 1.0))
 
 
 def _needs(model: LawModel) -> int:
@@ -292,7 +306,8 @@ def fit(runs: Sequence[Run], law: str = "multi-power", *, max_points: int = 200,
         if rb.status > 0 and np.all(np.isfinite(rb.x)):
             samples.append(model.to_raw(rb.x, unit).tolist())
     # 4) leave-one-run-out refits (only where the other runs still identify the law)
-    run_samples = []
+    run_samples: list[list[float]] = []
+    run_errors: list[float] = []
     if len(runs) > _needs(model):
         for i in range(len(runs)):
             keep = [j for j in range(len(runs)) if j != i]
@@ -302,6 +317,7 @@ def fit(runs: Sequence[Run], law: str = "multi-power", *, max_points: int = 200,
                         max_nfev, tol=1e-6)
             if rl.status >= 0 and np.all(np.isfinite(rl.x)):
                 run_samples.append(model.to_raw(rl.x, unit).tolist())
+                run_errors.append(_tail_error(model.loss(rl.x, feats[i]), ys[i]))
     # 5) goodness of fit per run
     summaries = []
     for r, f, y, t in zip(runs, fitted, ys, pts, strict=True):
@@ -340,6 +356,7 @@ def fit(runs: Sequence[Run], law: str = "multi-power", *, max_points: int = 200,
         runs=summaries,
         samples=samples,
         run_samples=run_samples,
+        run_errors=run_errors,
         options={**model.options, **({"start": start} if start else {})},
         noise=noise,
         cost=float(best.cost),

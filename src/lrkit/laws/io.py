@@ -254,7 +254,7 @@ def fit_to_dict(fit: LawFit) -> dict[str, Any]:
         "law": fit.law, "params": fit.params, "unit": fit.unit, "warmup": fit.warmup,
         "stderr": fit.stderr, "identified": fit.identified,
         "unidentified": fit.unidentified, "runs": fit.runs, "samples": fit.samples,
-        "run_samples": fit.run_samples,
+        "run_samples": fit.run_samples, "run_errors": fit.run_errors,
         "options": fit.options, "noise": fit.noise, "cost": fit.cost, "starts": fit.starts,
     }
 
@@ -312,6 +312,12 @@ def load_law(path: str | Path) -> LawFit:
                         and math.isfinite(v) for v in s)
                 for s in sets):
             raise LawError(f"{path}: {key} must be lists of {len(names)} finite numbers")
+    run_errors = data.get("run_errors", [0.0] * len(run_samples))
+    if not isinstance(run_errors, list) or len(run_errors) != len(run_samples) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            and v >= 0 for v in run_errors):
+        raise LawError(f"{path}: run_errors must be {len(run_samples)} finite numbers >= 0, "
+                       "one per run_samples entry")
     stderr = data.get("stderr", {})
     options = data.get("options", {})
     if not isinstance(options, dict) or not isinstance(stderr, dict):
@@ -329,6 +335,7 @@ def load_law(path: str | Path) -> LawFit:
         stderr={k: float(stderr.get(k, math.nan)) for k in names},
         identified=bool(data.get("identified", False)),
         unidentified=[str(u) for u in data.get("unidentified", [])],
-        runs=runs, samples=samples, run_samples=run_samples, options=options,
+        runs=runs, samples=samples, run_samples=run_samples,
+        run_errors=[float(v) for v in run_errors], options=options,
         noise=float(data.get("noise", math.nan)), cost=float(data.get("cost", math.nan)),
         starts=list(data.get("starts", [])))

@@ -27,9 +27,12 @@ BAND_POINTS = 400
 class Prediction:
     """A predicted loss curve: ``loss[i]`` at ``steps[i]`` (steps after the warmup).
 
-    ``low``/``high`` bound the central 90 % of the bootstrap refits' predictions, widened
-    to take in every leave-one-run-out refit's prediction (``None`` without samples);
-    ``warnings`` lists where the prediction leaves what the fit can know.
+    ``low``/``high``: the band, ``None`` without refits in the fit. It is the central 90 %
+    of the bootstrap refits' predictions, widened to take in, for every leave-one-run-out
+    refit ``i``, its prediction times ``1 ± run_errors[i]`` (its relative miss on the run
+    it left out): a jackknife+ interval, which covers the law's error on unseen schedules
+    as far as the left-out runs show it. ``warnings`` lists where the prediction leaves
+    what the fit can know.
     """
 
     label: str
@@ -156,9 +159,11 @@ def predict(fit: LawFit, schedule: Any, steps: int | None = None, *, base: float
                 dlo = np.minimum(dlo, np.nanpercentile(preds, 5, axis=0))
                 dhi = np.maximum(dhi, np.nanpercentile(preds, 95, axis=0))
             if loo:
-                preds = np.array([at_ts(th) for th in loo]) - base_s
-                dlo = np.minimum(dlo, np.nanmin(preds, axis=0))
-                dhi = np.maximum(dhi, np.nanmax(preds, axis=0))
+                preds = np.array([at_ts(th) for th in loo])
+                errs = np.zeros(len(loo))
+                errs[:len(fit.run_errors)] = fit.run_errors[:len(loo)]
+                dlo = np.minimum(dlo, np.nanmin(preds * (1 - errs[:, None]) - base_s, axis=0))
+                dhi = np.maximum(dhi, np.nanmax(preds * (1 + errs[:, None]) - base_s, axis=0))
         lo = loss + np.interp(t, ts, np.nan_to_num(dlo))
         hi = loss + np.interp(t, ts, np.nan_to_num(dhi))
     return Prediction(str(label), t, loss, lo, hi, notes)
