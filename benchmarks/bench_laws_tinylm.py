@@ -101,7 +101,7 @@ def tail_mean(x: np.ndarray, frac: float = 0.05) -> float:
     return float(np.mean(x[-k:]))
 
 
-def analyze(out: Path, t: int, seeds: list[int], start: int = 0) -> dict[str, Any]:
+def analyze(out: Path, t: int, seeds: list[int], start: int | str = 0) -> dict[str, Any]:
     from lrkit.laws import LawWarning, Run, fit, predict
     from lrkit.laws.io import average_seeds
 
@@ -133,7 +133,8 @@ def analyze(out: Path, t: int, seeds: list[int], start: int = 0) -> dict[str, An
         warnings.simplefilter("ignore", LawWarning)
         law = fit([avg[n] for n in fit_names], "multi-power", bootstrap=16,
                   start=start)
-    report["fit"] = {"params": law.params, "stderr": law.stderr, "identified": law.identified,
+    report["fit"] = {"params": law.params, "stderr": law.stderr, "options": law.options,
+                     "identified": law.identified,
                      "unidentified": law.unidentified, "runs": law.runs,
                      "run_errors": law.run_errors}
     fits = {n: avg[n] for n in fit_names}
@@ -216,9 +217,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="AdamW peak rate (default 3e-3: at 1000 updates the best of "
                          "3e-3/6e-3/1e-2; at 6e-3 some seeds stall on the early plateau)")
     ap.add_argument("--procs", type=int, default=2, help="runs trained at once (default 2)")
-    ap.add_argument("--from-step", type=int, default=0,
-                    help="fit losses from this step on (lrkit fit --from-step)")
+    ap.add_argument("--from-step", default="0",
+                    help="fit losses from this step on, or 'auto' (lrkit fit --from-step)")
     args = ap.parse_args(argv)
+    args.from_step = args.from_step if args.from_step == "auto" else int(args.from_step)
     seeds = [int(s) for s in args.seeds.split(",")]
     t = args.steps
     task_args = {k: json.loads(v) for k, _, v in (a.partition("=") for a in args.task_arg)}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 from pathlib import Path
@@ -117,12 +116,14 @@ def test_bad_inputs_write_nothing(folder: Path, tmp_path: Path,
     assert main(["predict", str(folder / "law.json"), "cos(", "--steps", "100", "--csv",
                  str(tmp_path / "p.csv")]) == 2
     assert not (tmp_path / "p.csv").exists()
-    for args in (["fit", str(folder / "cos.csv"), "--from-step", "-5"],
-                 ["predict", str(folder / "law.json"), "cos", "--steps", "100",
-                  "--base-lr", "nan"]):
-        with pytest.raises(SystemExit) if "--base-lr" in args else contextlib.nullcontext():
-            assert main([*args, "-o" if args[0] == "fit" else "--csv", str(out)]) == 2
-        assert ("--from-step -5" if args[0] == "fit" else "--base-lr") in capsys.readouterr().err
+    for args, says in (
+            (["fit", str(folder / "cos.csv"), "--from-step", "-5"], "--from-step: '-5'"),
+            (["fit", str(folder / "cos.csv"), "--from-step", "soon"], "--from-step: 'soon'"),
+            (["predict", str(folder / "law.json"), "cos", "--steps", "100", "--base-lr", "nan"],
+             "--base-lr")):
+        with pytest.raises(SystemExit):
+            main([*args, "-o" if args[0] == "fit" else "--csv", str(out)])
+        assert says in capsys.readouterr().err
         assert not out.exists()
     assert sorted(tmp_path.iterdir()) == sorted([bad, foreign])
 
@@ -156,3 +157,16 @@ def test_fit_only_selects_runs(folder: Path, tmp_path: Path,
     assert main(["fit", str(folder / "cos.csv"), "--only", "nothing", "-o", str(out)]) == 2
     assert "no run label contains" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_fit_from_step_auto(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "law.json"
+    assert main(["fit", "synthetic:const", "synthetic:cos", "synthetic:wsd", "--bootstrap",
+                 "0", "--from-step", "auto", "-o", str(out)]) == 0
+    law = load_law(out)
+    scores = dict(law.options["start_scores"])
+    assert len(scores) == 5
+    assert law.options["start"] == min(scores, key=scores.__getitem__)
+    assert law.run_errors
+    assert np.mean(law.run_errors) == pytest.approx(scores[law.options["start"]], rel=1e-9)
+    assert "chosen by the mean left-out-run error" in capsys.readouterr().out

@@ -86,6 +86,31 @@ def test_start_leaves_out_an_early_transient() -> None:
     assert abs(bad.params["alpha"] / ANN["alpha"] - 1) > 0.05
 
 
+def test_start_auto_finds_where_the_law_begins_to_hold() -> None:
+    runs = []
+    for i, spec in enumerate(["warmup(50) then const", "warmup(50) then cos",
+                              "wsd(2000, warmup_steps=50, decay_fraction=0.2)"]):
+        r = synthetic_run("annealing", ANN, spec, 2000, peak=PEAK, noise=0.001, every=4,
+                          seed=i)
+        losses = np.where(r.steps < 400, 3.0, r.losses)  # a plateau the law does not know
+        runs.append(Run(r.rates, r.steps, losses, label=spec))
+    f = fit(runs, "annealing", bootstrap=0, start="auto")
+    scores = dict(f.options["start_scores"])
+    assert sorted(scores) == [0, 200, 400, 600, 800]  # shares of the 2000-update runs
+    assert f.options["start"] == min(scores, key=scores.__getitem__)
+    assert f.options["start"] >= 400  # past the plateau
+    assert scores[0] > 3 * scores[f.options["start"]]
+    for k, v in ANN.items():
+        assert f.params[k] == pytest.approx(v, rel=0.05), k
+    assert "chosen by the mean left-out-run error" in f.table()
+    with pytest.raises(LawError, match="needs more than 1 runs"):
+        fit(runs[1:2], "annealing", start="auto")
+    with pytest.raises(LawError, match="start='soon' is invalid"):
+        fit(runs, "annealing", start="soon")
+    with pytest.raises(LawError, match="start=-1 is invalid"):
+        fit(runs, "annealing", start=-1)
+
+
 def test_an_unidentifiable_fit_says_so() -> None:
     # one cosine run with the rate barely moving: the decay term cannot be pinned down
     flat = synthetic_run("annealing", ANN, "warmup(50) then cos(end=0.999x)", 1500, peak=PEAK,

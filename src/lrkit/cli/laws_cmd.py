@@ -61,9 +61,11 @@ def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
                    help="fit only the runs whose label contains one of these comma-separated "
                    "words (e.g. the schedules of a study to fit on; predict the rest with "
                    "lrkit predict --against)")
-    p.add_argument("--from-step", type=int, default=0, metavar="S",
+    p.add_argument("--from-step", type=_from_step, default=0, metavar="S",
                    help="leave out losses logged before step S (an early transient the law "
-                   "does not describe); the rates before S still count")
+                   "does not describe); the rates before S still count. 'auto': the S "
+                   "(0 to 40 %% of the shortest run) whose left-out-run refits predict the "
+                   "left-out runs best (needs 3 runs for the multi-power law)")
     p.add_argument("--bootstrap", type=int, default=12, metavar="N",
                    help="bootstrap refits behind prediction bands (default 12; 0: none)")
     add_output_options(p)
@@ -133,6 +135,19 @@ def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_optimize)
 
 
+def _from_step(text: str) -> int | str:
+    """``--from-step``: a step >= 0 or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        step = int(text)
+    except ValueError:
+        step = -1
+    if step < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a step >= 0 or 'auto'")
+    return step
+
+
 def _write(path: Path, write: Callable[[Path], object]) -> None:
     """Write through a temporary file in the same folder, renamed into place."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp",
@@ -194,8 +209,6 @@ def cmd_fit(args: argparse.Namespace) -> int:
     check_new_file(args.output, args.force)
     if args.bootstrap < 0:
         raise UsageError(f"--bootstrap {args.bootstrap}: expected an integer >= 0")
-    if args.from_step < 0:
-        raise UsageError(f"--from-step {args.from_step}: expected a step >= 0")
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", LawWarning)

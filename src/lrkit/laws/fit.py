@@ -107,6 +107,14 @@ class LawFit:
                  f"identified: {'yes' if self.identified else 'NO'}"]
         if not self.identified:
             lines.append("  not determined by the data: " + ", ".join(self.unidentified))
+        start = self.options.get("start")
+        if "start_scores" in self.options:
+            scores = ", ".join(f"{int(k)}: {100 * v:.2f} %"
+                               for k, v in self.options["start_scores"])
+            lines.append(f"losses from step {start} (chosen by the mean left-out-run error "
+                         f"per first step: {scores})")
+        elif start:
+            lines.append(f"losses from step {start}")
         lines.append(f"{'param':<7}{'value':>13}{'std err':>12}  meaning")
         for k in m.params:
             lines.append(f"{k:<7}{self.params[k]:>13.6g}{self.stderr[k]:>12.3g}  "
@@ -129,6 +137,42 @@ def _tail_error(pred: F64, y: F64) -> float:
     (``y``: log-losses)."""
     k = max(1, round(TAIL * y.size))
     return float(abs(np.mean(pred[-k:]) / np.mean(np.exp(y[-k:])) - 1.0))
+
+
+#: the first steps ``fit(start="auto")`` chooses from, as shares of the shortest run
+AUTO_STARTS = (0.0, 0.1, 0.2, 0.3, 0.4)
+
+
+def _fit_auto(runs: list[Run], law: str, model: LawModel, bootstrap: int,
+              opts: dict[str, Any]) -> LawFit:
+    """``fit(start="auto")``: the first step whose left-out-run refits err least."""
+    need = _needs(model)
+    if len(runs) <= need:
+        raise LawError(f"start='auto' scores each first step by refits that leave one run "
+                       f"out: the {law} law needs more than {need} runs for it, got "
+                       f"{len(runs)}")
+    shortest = min(r.n for r in runs)
+    scores: dict[int, float] = {}
+    for share in AUTO_STARTS:
+        s = round(share * shortest)
+        if s in scores:
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", LawWarning)
+                f = fit(runs, law, bootstrap=0, start=s, **opts)
+        except LawError:  # too few points left after s, or no convergence: not a candidate
+            continue
+        if len(f.run_errors) == len(runs):  # every run was predicted by the others
+            scores[s] = float(np.mean(f.run_errors))
+    if not scores:
+        raise LawError("start='auto': no first step left a fit whose refits predict every "
+                       "left-out run; give start as a step")
+    best = min(scores, key=lambda k: (scores[k], k))
+    out = fit(runs, law, bootstrap=bootstrap, start=best, **opts)
+    out.options = {**out.options, "start": best,
+                   "start_scores": [[k, v] for k, v in sorted(scores.items())]}
+    return out
 
 
 def _needs(model: LawModel) -> int:
@@ -205,12 +249,15 @@ def _solve(model: LawModel, x0: F64, feats: list[Features], ys: list[F64], scale
 
 def fit(runs: Sequence[Run], law: str = "multi-power", *, max_points: int = 200,
         starts: int = 4, bootstrap: int = 12, seed: int = 0, near: int = 3,
-        decay: float = 0.999, max_nfev: int = 300, start: int = 0) -> LawFit:
+        decay: float = 0.999, max_nfev: int = 300, start: int | str = 0) -> LawFit:
     """Fit ``law`` (``"multi-power"`` or ``"annealing"``) to ``runs``.
 
     Losses logged before step ``start`` are left out (an early transient the law does not
     describe, such as a plateau before the loss starts to fall as a power law); the rates
-    before it still count.
+    before it still count. ``start="auto"`` chooses it: among :data:`AUTO_STARTS` (shares
+    of the shortest run), the first step whose leave-one-run-out refits predict the runs
+    they leave out best (the least mean of :attr:`LawFit.run_errors`); it needs more runs
+    than the law's minimum, and records the scores in ``options["start_scores"]``.
 
     Raises:
         LawError: too few runs, all runs with one schedule, no rate decrease, runs too
@@ -231,6 +278,12 @@ def fit(runs: Sequence[Run], law: str = "multi-power", *, max_points: int = 200,
     model = LAWS[law](**({"near": near} if law == "multi-power" else {"decay": decay}))
     runs = list(runs)
     _check_runs(runs, model)
+    if start == "auto":
+        opts = {"max_points": max_points, "starts": starts, "seed": seed, "near": near,
+                "decay": decay, "max_nfev": max_nfev}
+        return _fit_auto(runs, law, model, bootstrap, opts)
+    if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
+        raise LawError(f"start={start!r} is invalid: expected a step >= 0 or 'auto'")
     unit = float(np.median([r.peak for r in runs]))
     feats, ys, pts = [], [], []
     for r in runs:
