@@ -100,6 +100,27 @@ def test_section_numbers_equal_lrkit_laws_on_the_run_files(report: Path) -> None
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::lrkit.laws.fit.LawWarning")
+def test_more_schedules_than_needed_choose_the_first_step(report: Path, tmp_path: Path) -> None:
+    runs = [RunResult.from_dict(json.loads(f.read_text()))
+            for f in sorted((report / "runs").glob("*.json"))]
+    names = ["constant", "cosine-warmup", "setr"]  # three schedules: one more than needed
+    predicted_vs_measured(tmp_path, runs, names)
+    law = load_law(tmp_path / "law.json")
+
+    def avg(name: str) -> list:  # type: ignore[type-arg]
+        files = [f for f in sorted((report / "runs").glob("*.json"))
+                 if json.loads(f.read_text())["schedule"]["name"] == name]
+        return average_seeds([r for f in files for r in read_run_file(f)])
+
+    want = fit([r for n in names for r in avg(n)], "multi-power", bootstrap=BOOTSTRAP,
+               start="auto")
+    assert law.options["start_scores"] == want.options["start_scores"]
+    assert law.options["start"] == want.options["start"]
+    assert law.params == pytest.approx(want.params, rel=1e-9)
+
+
+@pytest.mark.slow
 def test_a_fit_that_fails_says_why_and_gives_no_number(
         report: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     runs = [RunResult.from_dict(json.loads(f.read_text()))

@@ -29,8 +29,8 @@ def held_out(law: LawFit, runs: Sequence[Run]) -> list[dict[str, Any]]:
 
     Final losses are means over the last 5 % of updates (law and measurement alike); the
     curve error is the mean relative error over the logged steps after warmup; R² is of
-    the log loss; ``in_band`` says whether the measured final loss lies in the bootstrap
-    band. Warnings the prediction raises are listed per run.
+    the log loss; ``in_band`` says whether the measured final loss lies in the band
+    (:func:`lrkit.laws.predict`). Warnings the prediction raises are listed per run.
     """
     rows = []
     for run in runs:

@@ -36,7 +36,7 @@ from lrkit.laws._curve import Curve
 from lrkit.laws.models import LAWS, Features, LawModel
 from lrkit.laws.run import LawError, Run, same_schedule
 
-__all__ = ["LawFit", "LawWarning", "fit"]
+__all__ = ["AUTO_STARTS", "MIN_RUNS", "LawFit", "LawWarning", "fit"]
 
 F64 = npt.NDArray[np.float64]
 
@@ -175,9 +175,13 @@ def _fit_auto(runs: list[Run], law: str, model: LawModel, bootstrap: int,
     return out
 
 
+#: the fewest runs (with different schedules) that can identify each law
+MIN_RUNS = {"multi-power": 2, "annealing": 1}
+
+
 def _needs(model: LawModel) -> int:
     """The fewest runs that can identify ``model``."""
-    return 2 if model.name == "multi-power" else 1
+    return MIN_RUNS[model.name]
 
 
 def _identifiable(runs: Sequence[Run], model: LawModel) -> str | None:

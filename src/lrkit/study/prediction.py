@@ -2,8 +2,10 @@
 
 Per optimizer, the runs of the named schedules (seeds averaged in log space by
 :func:`lrkit.laws.io.average_seeds`) are fitted with :func:`lrkit.laws.fit` on their training
-loss; every other schedule of that optimizer is predicted from its rates alone and checked
-against its measured (seed-averaged) curve with :func:`lrkit.laws.evaluate.held_out`. The
+loss (from the first step ``start="auto"`` chooses when there are more schedules than the
+law needs, else from the start); every other schedule of that optimizer is predicted from
+its rates alone and checked against its measured (seed-averaged) curve with
+:func:`lrkit.laws.evaluate.held_out`. The
 report gets a section with predicted against measured curves (prediction.png), a table per
 held-out schedule, the fitted law as law.json and every number in prediction.json.
 
@@ -26,7 +28,8 @@ from lrkit.study.report import Section
 
 __all__ = ["BOOTSTRAP", "predict_section", "predicted_vs_measured"]
 
-#: bootstrap refits per law (0: no band; each refit costs about one fit)
+#: bootstrap refits per law (each costs about one fit; 0: the band comes from the
+#: left-out-schedule refits alone, made with three or more fitted schedules)
 BOOTSTRAP = 0
 
 
@@ -53,6 +56,7 @@ def _one_optimizer(opt: str, mine: Sequence[Any], fit_on: Sequence[str], law: st
 
     from lrkit.laws import LawError, LawWarning, fit
     from lrkit.laws.evaluate import TAIL, held_out
+    from lrkit.laws.fit import MIN_RUNS
     from lrkit.laws.io import average_seeds
 
     out: dict[str, Any] = {"optimizer": opt, "fitted_on": list(fit_on), "law": law,
@@ -67,7 +71,10 @@ def _one_optimizer(opt: str, mine: Sequence[Any], fit_on: Sequence[str], law: st
         train = average_seeds(_law_runs([r for n in fit_on for r in by_name[n]]))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", LawWarning)
-            result = fit(train, law, bootstrap=BOOTSTRAP)
+            # with more schedules than the law needs, the first fitted step is chosen by
+            # how well left-out-schedule refits predict (past a study's early transient)
+            start = "auto" if len(train) > MIN_RUNS.get(law, len(train)) else 0
+            result = fit(train, law, bootstrap=BOOTSTRAP, start=start)
         out["warnings"] = [str(w.message) for w in caught if issubclass(w.category, LawWarning)]
     except (LawError, ValueError) as e:
         out["error"] = str(e)
