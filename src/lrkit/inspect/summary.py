@@ -17,9 +17,9 @@ It is *not* close to numpy's default (linear) quantile when :math:`x_{(k)}` and
 about ``1e-3`` (the lower order statistic), numpy's default ``0.0505``. With many elements
 the two order statistics are close and so are the answers.
 
-**Computation.** A rate :math:`r` falls in bin :math:`\lfloor (\log_{10} r - low)\,B \rfloor`,
-computed in the rate's precision (float32: the rounding of :math:`\log_{10}` above, about
-:math:`10^{-6}` in :math:`\log_{10}`; half precision is widened to float32), clamped to the end
+**Computation.** A rate :math:`r` falls in bin :math:`\\lfloor (\\log_{10} r - low)\\,B \\rfloor`,
+computed in the rate's precision (float32: the rounding of :math:`\\log_{10}` above, about
+:math:`10^{-6}` in :math:`\\log_{10}`; half precision is widened to float32), clamped to the end
 bins. The mean, the update and weight norms and the update-gradient product are float64 sums
 of the values (products of two values exact in float64), added up piece by piece. On the CPU
 large tensors are read in pieces of :data:`lrkit.inspect.selection.CHUNK` elements (in cache;
