@@ -140,8 +140,8 @@ _SCRATCH = threading.local()
 def scratch(n: int, dtype: torch.dtype, slot: int = 0) -> Tensor:
     """A reused CPU buffer of ``n`` elements (uninitialised; this thread's, per dtype and
     slot) for intermediates of a piece: warm in cache, where a fresh tensor of a piece's size
-    costs about as much again in page faults and cold misses. Above :data:`CHUNK` elements
-    a fresh tensor (nothing large is held)."""
+    costs about as much again in page faults and cold misses. The callers use a few slots,
+    so a thread holds a few MB; above :data:`CHUNK` elements a fresh tensor is returned."""
     if n > CHUNK:
         return torch.empty(n, dtype=dtype)
     bufs: dict[tuple[torch.dtype, int], Tensor] = _SCRATCH.__dict__.setdefault("bufs", {})
