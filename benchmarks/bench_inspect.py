@@ -6,14 +6,18 @@ CPU, a 100M-parameter AdamW model (three large matrices):
 * reading its optimizer state once (one reduction over ``exp_avg`` and ``exp_avg_sq``);
 * one :class:`lrkit.inspect.Monitor` record at the default settings (``updates="derive"``,
   per-parameter sample of :data:`lrkit.inspect.DEFAULT_SAMPLE` elements), values read back;
-* the same record reading every element (``sample=None``), for comparison.
+* the same record reading every element (``sample=None``, the exact record).
 
 Reported: record / state read (target <= 2) and record / (DEFAULT_EVERY steps), the overhead
-at the default stride (target <= 1 %). Each time is the minimum over repeats (the machine is
-shared; the minimum is the least disturbed). GPU (skipped without CUDA): summary time versus
-one read of Adam's state at memory bandwidth.
+at the default stride (target <= 1 %); the exact record / state read has no target (issue 14:
+as small a multiple as eager torch allows; it reads the parameters in pieces of
+:data:`lrkit.inspect.selection.CHUNK` elements on CPU, about 30 elementwise passes over them).
+Each time is the minimum over repeats (the machine is shared; the minimum is the least
+disturbed). ``--threads 1`` gives the steadiest figures on a loaded machine. GPU (skipped
+without CUDA): summary time versus one read of Adam's state at memory bandwidth.
 
     python benchmarks/bench_inspect.py [--params 100000000] [--repeats 5] [--exact]
+                                       [--threads N]
     python benchmarks/run.py --only inspect      # the rows of BENCHMARKS.md
 """
 
@@ -84,10 +88,10 @@ SECTION = "inspect: 100M-parameter AdamW on CPU (python benchmarks/bench_inspect
 
 def measure(n: int = 100_000_000, repeats: int = 5) -> list[dict[str, Any]]:
     """Rows for benchmarks/run.py: the two overhead ratios, on wall and on CPU time."""
-    t = measure_cpu(n, repeats, exact=False)
+    t = measure_cpu(n, repeats, exact=True)
     rows: list[dict[str, Any]] = []
     for i, kind in enumerate(("wall", "CPU time")):
-        step, read, rec = t["step"][i], t["read"][i], t["record"][i]
+        step, read, rec, exact = t["step"][i], t["read"][i], t["record"][i], t["exact"][i]
         rows += [
             {"section": SECTION, "name": f"[{kind}] optimizer.step()", "value": step * 1e3,
              "unit": "ms"},
@@ -100,6 +104,12 @@ def measure(n: int = 100_000_000, repeats: int = 5) -> list[dict[str, Any]]:
             {"section": SECTION, "name": f"[{kind}] overhead at default stride {DEFAULT_EVERY}",
              "value": 100 * rec / (DEFAULT_EVERY * step), "unit": "% of step",
              "note": "target <= 1 %", "ok": rec / (DEFAULT_EVERY * step) <= 0.01},
+            {"section": SECTION, "name": f"[{kind}] one exact record (every element)",
+             "value": exact * 1e3, "unit": "ms"},
+            {"section": SECTION,
+             "name": f"[{kind}] one exact record (every element) / state read",
+             "value": exact / read, "unit": "x",
+             "note": "no target (issue 14: 66-170x before reading in pieces)"},
         ]
     return rows
 
@@ -147,7 +157,10 @@ if __name__ == "__main__":
     ap.add_argument("--params", type=int, default=100_000_000)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--gpu-params", type=int, default=100_000_000)
-    ap.add_argument("--exact", action="store_true", help="also time sample=None (slow)")
+    ap.add_argument("--exact", action="store_true", help="also time sample=None")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     a = ap.parse_args()
+    if a.threads is not None:
+        torch.set_num_threads(a.threads)
     cpu(a.params, a.repeats, a.exact)
     gpu(a.gpu_params)

@@ -95,9 +95,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from lrkit.inspect import selection
 from lrkit.inspect.rules import RULES, NoStatisticsError, RuleOut, RuleResult, Scalar, _Ctx
 from lrkit.inspect.rules_more import MORE_RULES, WHOLE_TENSOR_RULES
 from lrkit.inspect.rules_thirdparty import THIRDPARTY_NAMES, thirdparty_rules
+from lrkit.inspect.selection import BLOCK, parts, piecewise_ok
 from lrkit.inspect.tracking import _TRACKED, track
 from lrkit.torch.combined import CombinedOptimizer
 
@@ -138,6 +140,12 @@ class ParamRates:
             :func:`last_update` reports a zero change.
         grad: the gradient as the rule reads it (dense; real view of a complex gradient),
             or ``None``.
+        values: the parameter's values the rule read (real view; the sample or piece).
+        take: the function that cut ``values`` from the parameter (a sample or a piece;
+            ``None``: the whole parameter); apply it to any tensor shaped like it.
+        numel: the number of (real) elements of the parameter on this rank.
+        share: the number of the parameter's elements this record stands for: ``numel``,
+            or a piece's part of it (see ``chunk`` in :func:`iter_rates`).
     """
 
     param: Tensor
@@ -156,6 +164,7 @@ class ParamRates:
     values: Tensor | None = field(default=None, repr=False)
     take: Callable[[Tensor], Tensor] | None = field(default=None, repr=False)
     numel: int = 0
+    share: float = 0.0
 
     @property
     def needs_grad(self) -> bool:
@@ -262,29 +271,12 @@ def _stepped_set(
     return set(with_grad) if with_grad else None  # all None: after zero_grad, unknowable
 
 
-_BLOCK = 64  # elements per contiguous block of a sample (whole cache lines)
-
-
-def _sampler(numel: int, budget: int) -> Callable[[Any], Any]:
-    """A systematic sample: ``ceil(budget / 64)`` blocks of 64 elements, evenly spaced."""
-    blocks = numel // _BLOCK
-    want = max(1, -(-budget // _BLOCK))
-    step = max(1, blocks // want)
-
-    def take(t: Any) -> Any:
-        if isinstance(t, Tensor) and t.dim() > 0 and t.numel() == numel:
-            flat = t.reshape(-1)[: blocks * _BLOCK].view(blocks, _BLOCK)
-            return flat[::step][:want].reshape(-1)
-        return t
-
-    return take
-
-
 def iter_rates(
     optimizer: torch.optim.Optimizer,
     *,
     stepped: Collection[Tensor] | None = None,
     sample: int | None = None,
+    chunk: int | None = None,
 ) -> Iterator[ParamRates]:
     """Yield :class:`ParamRates` parameter by parameter (lazily, for one-pass summaries).
 
@@ -302,7 +294,16 @@ def iter_rates(
             parameter is read on a systematic sample, ``ceil(sample / 64)`` blocks of 64
             consecutive elements evenly spaced through it (elementwise rules only: Muon and
             Adafactor always read whole tensors). ``None``: every element.
+        chunk: read a parameter whose selected elements (all, or the sample) number more
+            than this in pieces of at most about ``chunk`` elements, one :class:`ParamRates`
+            per piece, with flat (real) ``rate``, ``rest``, ``values`` and ``grad`` and
+            ``share`` the number of the parameter's elements the piece stands for. Only
+            elementwise rules on dense, contiguous CPU tensors are cut (the values are those
+            of the whole tensor, element by element; see :mod:`lrkit.inspect.selection`);
+            ``None``: one record per parameter.
     """
+    if chunk is not None and (not isinstance(chunk, int) or chunk < 1):
+        raise ValueError(f"chunk={chunk!r} is invalid: expected an integer >= 1 or None")
     moved = _stepped_set(optimizer, stepped)
     tracked = _TRACKED.get(optimizer) or {}  # recorded on the optimizer the user steps
     if type(optimizer).__name__ == "ZeroRedundancyOptimizer":  # this rank's partition
@@ -327,48 +328,49 @@ def iter_rates(
                 mask = _real(torch.zeros_like(p.detach(), dtype=torch.bool))
                 mask[tuple(p.grad.detach().coalesce().indices())] = True
             values = _real(_local(p.detach()))
-            local_numel = values.numel()
-            take = None
-            if (
-                sample is not None
-                and values.numel() > max(int(sample), _BLOCK)
-                and rule not in WHOLE_TENSOR_RULES
-                and values.is_contiguous()
-            ):
-                take = _sampler(values.numel(), int(sample))
-                state = {key: take(v) for key, v in state.items()}
-                values, grad, mask = take(values), take(grad), take(mask)
-            ctx = _Ctx(group, state, values, lr, sign, grad,
-                       pre_groups[gi] if gi < len(pre_groups) else None,
-                       pre_states.get(p), mask)
-            try:
-                out = rule(ctx)
-            except NoStatisticsError as err:
-                first_error = first_error or err
-                continue
-            found = True
-            if not isinstance(out, RuleOut):
-                out = RuleOut(*out)
-            dec = out.decoupled if out.decoupled is not None else (lr * wd if decoupled else 0.0)
-            cpl = out.coupled if out.coupled is not None else (0.0 if decoupled else wd)
-            yield ParamRates(
-                param=p,
-                group=gi,
-                lr=lr,
-                rate=out.rate,
-                decoupled_decay=dec,
-                grad_coef=out.grad_coef,
-                rest=out.rest,
-                coupled_decay=cpl,
-                sign=sign,
-                skipped=moved is not None and p not in moved,
-                grad=grad,
-                info=out.info,
-                update_fn=out.update,
-                values=values,
-                take=take,
-                numel=local_numel,
-            )
+            numel = values.numel()
+            elementwise = rule not in WHOLE_TENSOR_RULES
+            sampled = (sample is not None and numel > max(int(sample), BLOCK) and elementwise
+                       and values.is_contiguous())
+            cut = chunk if elementwise and piecewise_ok(
+                numel, (values, grad, mask, *state.values())) else None
+            pre = pre_groups[gi] if gi < len(pre_groups) else None
+            for part in parts(numel, sample if sampled else None, cut):
+                take = part.take
+                pst = {key: take(v) for key, v in state.items()} if take else state
+                pv, pg, pm = (take(values), take(grad), take(mask)) if take else (
+                    values, grad, mask)
+                ctx = _Ctx(group, pst, pv, lr, sign, pg, pre, pre_states.get(p), pm)
+                try:
+                    out = rule(ctx)
+                except NoStatisticsError as err:  # the same for every piece
+                    first_error = first_error or err
+                    break
+                found = True
+                if not isinstance(out, RuleOut):
+                    out = RuleOut(*out)
+                dec = out.decoupled if out.decoupled is not None else (
+                    lr * wd if decoupled else 0.0)
+                cpl = out.coupled if out.coupled is not None else (0.0 if decoupled else wd)
+                yield ParamRates(
+                    param=p,
+                    group=gi,
+                    lr=lr,
+                    rate=out.rate,
+                    decoupled_decay=dec,
+                    grad_coef=out.grad_coef,
+                    rest=out.rest,
+                    coupled_decay=cpl,
+                    sign=sign,
+                    skipped=moved is not None and p not in moved,
+                    grad=pg,
+                    info=out.info,
+                    update_fn=out.update,
+                    values=pv,
+                    take=take,
+                    numel=numel,
+                    share=part.share,
+                )
     if not found:
         raise NoStatisticsError(
             f"no statistics yet for {type(optimizer).__name__}: call optimizer.step() first"
@@ -445,10 +447,44 @@ def update_of(pr: ParamRates) -> Tensor:
         return torch.zeros_like(pr.param.detach())
     if pr.update_fn is not None:
         return _as_param(pr, pr.update_fn())
-    if pr.grad_coef is None and pr.rest is not None and not _nonzero(pr.decoupled_decay):
-        return _as_param(pr, (pr.rest * pr.rate).neg_())
+    if (pr.grad_coef is None and pr.rest is not None) or (
+            pr.grad_coef is not None and pr.coupled_decay == 0.0):
+        return _as_param(pr, _uncoupled_update(pr))
     direction, p_old = _direction_and_old(pr)
     return _as_param(pr, -(pr.rate * direction) - pr.decoupled_decay * p_old)
+
+
+def _uncoupled_update(pr: ParamRates) -> Tensor:
+    """The change without coupled decay: the direction does not depend on ``p_old``.
+
+    The same operations as :func:`_direction_and_old` with its zero terms left out (``x + 0``,
+    ``x * 1``, ``0 * p_old``), hence the same values up to the sign of a zero, in two to five
+    passes instead of twelve (non-finite rates or parameters aside, where the general form
+    spreads NaN through ``rate * 0`` and ``0 * p_old``).
+    """
+    direction = pr.rest
+    if pr.grad_coef is not None:
+        if pr.grad is None:
+            raise NoStatisticsError(
+                "the last update needs param.grad (call before zero_grad) or a snapshot"
+            )
+        gpart = pr.grad * (pr.sign * pr.grad_coef)
+        direction = gpart if pr.rest is None else gpart + pr.rest
+    assert direction is not None
+    step = pr.rate * direction
+    dec = pr.decoupled_decay
+    if not _nonzero(dec):
+        return step.neg_()
+    p = pr.values if pr.values is not None else _real(pr.param.detach())
+    keep = 1.0 - dec  # the general form's keep, 1 - dec - rate * 0
+    if not isinstance(keep, Tensor):  # true division by a device scalar, as by a tensor
+        keep = torch.full((), keep, dtype=torch.float64, device=p.device)
+    if selection.on_host(p) and p.shape == step.shape and p.dim() == 1:  # a CPU piece
+        out = selection.scratch(p.numel(), torch.result_type(p, step), slot=2)
+        p_old = torch.add(p, step, out=out).div_(keep)
+    else:
+        p_old = (p + step).div_(keep)
+    return step.neg_().sub_(p_old.mul_(dec))
 
 
 def last_update(

@@ -14,8 +14,9 @@ A record reads, per parameter, a systematic sample of at most about :data:`DEFAU
 elements (``sample=None`` reads all), so its cost does not grow with the model: on a
 100M-parameter AdamW model on CPU one record costs well under the time of reading the
 optimizer state once, and at the default stride :data:`DEFAULT_EVERY` far below 1 % of the
-optimizer step (``benchmarks/bench_inspect.py``, BENCHMARKS.md). Reading every element costs
-about a hundred state reads on CPU (about 10 % of the step at the default stride).
+optimizer step (``benchmarks/bench_inspect.py``, BENCHMARKS.md). Reading every element
+(read in pieces on the CPU, see :mod:`lrkit.inspect.selection`) costs about 7 to 20 state
+reads on CPU (about 1.5 % of the step at the default stride).
 
 Per named parameter (``per_param=True``), each record also holds the per-layer picture:
 ``log10_update_to_weight`` (:math:`\\log_{10}` RMS(Δp)/RMS(p), read against roughly −3),
@@ -34,6 +35,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from lrkit.inspect import selection
 from lrkit.inspect.advice import warn_advice
 from lrkit.inspect.distributed import is_sharded, merge_summaries
 from lrkit.inspect.effective import iter_rates, track
@@ -297,8 +299,8 @@ class Monitor:
     def quantiles_now(self) -> tuple[float, ...]:
         """The :attr:`quantiles` of the effective rate over all groups, now (reads the host)."""
         s = Summarizer(bins_per_decade=self.bpd)
-        for pr in iter_rates(self.optimizer):
-            s.add(pr.rate, pr.numel or pr.param.numel())
+        for pr in iter_rates(self.optimizer, chunk=selection.CHUNK):  # every element, in pieces
+            s.add(pr.rate, pr.share or pr.numel or pr.param.numel())
         res = s.result()
         return tuple(res.quantile(q) for q in self.quantiles)
 

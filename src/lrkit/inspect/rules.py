@@ -156,8 +156,8 @@ def _adam(c: _Ctx) -> RuleResult:
         d = v.sqrt().div_(big).add_(eps / ssn)  # torch's (negative) denominator
         return torch.reciprocal(d.neg_()).mul_(bc1), None, m / bc1
     t = _float_step(s)
-    denom = (v.sqrt() / (1 - b2**t) ** 0.5).add_(eps)
-    return torch.reciprocal(denom).mul_(c.lr), None, m / (1 - b1**t)
+    denom = v.sqrt().div_((1 - b2**t) ** 0.5).add_(eps)  # in place: one fresh tensor, not 3
+    return denom.reciprocal_().mul_(c.lr), None, m / (1 - b1**t)
 
 
 def _nadam_mu(beta1: float, k: Scalar, psi: float) -> Scalar:

@@ -17,6 +17,16 @@ It is *not* close to numpy's default (linear) quantile when :math:`x_{(k)}` and
 about ``1e-3`` (the lower order statistic), numpy's default ``0.0505``. With many elements
 the two order statistics are close and so are the answers.
 
+**Computation.** A rate :math:`r` falls in bin :math:`\\lfloor (\\log_{10} r - low)\\,B \\rfloor`,
+computed in the rate's precision (float32: the rounding of :math:`\\log_{10}` above, about
+:math:`10^{-6}` in :math:`\\log_{10}`; half precision is widened to float32), clamped to the end
+bins. The mean, the update and weight norms and the update-gradient product are float64 sums
+of the values (products of two values exact in float64), added up piece by piece. On the CPU
+large tensors are read in pieces of :data:`lrkit.inspect.selection.CHUNK` elements (in cache;
+the bins are counted with ``bincount``, and each piece's extremes are read on the host, which
+is no synchronisation there); on a device whole tensors are read, ``histc`` counts the same
+positions, and nothing is read on the host.
+
 All statistics stay tensors on the optimizer's device until read: a :class:`Summary` copies
 its few tensors to the host once, on first access of a value.
 """
@@ -32,12 +42,29 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lrkit.inspect import selection
 from lrkit.inspect.effective import NoStatisticsError, ParamRates, iter_rates, update_of
 
 __all__ = ["QUANTILES", "Histogram", "Summarizer", "Summary", "summarize"]
 
 #: The quantiles every summary reports.
 QUANTILES: tuple[float, ...] = (0.01, 0.10, 0.50, 0.90, 0.99)
+
+_WIDE = (torch.float32, torch.float64)
+
+
+def _flat_real(t: Tensor) -> Tensor:
+    t = t.detach()
+    return (torch.view_as_real(t) if torch.is_complex(t) else t).reshape(-1)
+
+
+def _f64(t: Tensor, slot: int) -> Tensor:
+    """``t`` in float64 (exact): a reused buffer for a CPU piece."""
+    if t.dtype == torch.float64:
+        return t
+    if not selection.on_host(t):
+        return t.to(torch.float64)
+    return selection.scratch(t.numel(), torch.float64, slot).copy_(t)
 
 
 @dataclass(frozen=True)
@@ -81,11 +108,13 @@ class Summarizer:
             "has_grad": z.clone(),
         }
 
-    def add(self, rate: Tensor, numel: int | None = None, weight: float = 1.0) -> None:
+    def add(self, rate: Tensor, numel: float | None = None, weight: float = 1.0) -> None:
         """Add a rate tensor; a 0-d ``rate`` stands for ``numel`` equal elements.
 
         ``weight``: how many elements each element of ``rate`` stands for (a sample's
-        stride); counts, sums and the mean are weighted by it.
+        stride); counts, sums and the mean are weighted by it. A large CPU tensor is read in
+        pieces of :data:`lrkit.inspect.selection.CHUNK` elements (the same statistics, summed
+        piece by piece).
         """
         acc = self._acc if self._acc is not None else self._init(rate.device)
         self._acc = acc
@@ -102,14 +131,42 @@ class Summarizer:
             acc["max"] = torch.maximum(acc["max"], r64)
             return
         r = r.reshape(-1)
-        lg = torch.log10(r).clamp_(self.low, self.high)
-        hist = torch.histc(lg, self.bins, self.low, self.high).to(torch.float64)
-        acc["counts"] += hist if weight == 1.0 else hist * weight
-        acc["n"] += r.numel() * weight
-        acc["sum"] += r.sum(dtype=torch.float64) * weight
+        for a, b in selection.spans(r):
+            self._add_piece(acc, r[a:b], weight)
+
+    def _add_piece(self, acc: dict[str, Tensor], r: Tensor, weight: float) -> None:
         lo, hi = torch.aminmax(r)
+        wide = r if r.dtype in _WIDE else r.float()
+        if not selection.on_host(r):  # no host sync on a device: histc skips NaN itself
+            lg = torch.log10(wide).clamp_(self.low, self.high - 0.5 / self.bpd)
+            hist = torch.histc(self._position(lg), self.bins, 0, self.bins).to(torch.float64)
+        else:  # CPU: bincount of the truncated positions (histc is about 3x slower)
+            lg = torch.log10(wide, out=selection.scratch(r.numel(), wide.dtype))
+            lo_f, hi_f = float(lo), float(hi)
+            if not (lo_f >= 10.0**self.low and hi_f <= 10.0**self.high):  # also with NaN
+                lg.clamp_(self.low, self.high - 0.5 / self.bpd)
+            pos = self._position(lg)
+            if not lo_f >= 0.0:  # NaN or negative rates: no bin (as histc)
+                pos = pos[~torch.isnan(pos)]
+            # inside the range, a position within rounding of an end truncates into the end
+            # bin: (-1, 0) to 0 (truncation toward zero), ``bins`` by the fold below
+            idx = selection.scratch(pos.numel(), torch.int32).copy_(pos)
+            hist = torch.bincount(idx, minlength=self.bins)
+            if hist.numel() > self.bins:
+                hist = torch.cat([hist[: self.bins - 1], hist[self.bins - 1 :].sum().reshape(1)])
+        if weight == 1.0:
+            acc["counts"] += hist
+        else:
+            acc["counts"] += hist.to(torch.float64) * weight
+        acc["n"] += r.numel() * weight
+        r_sum = _f64(r, 0).sum() if selection.on_host(r) else r.sum(dtype=torch.float64)
+        acc["sum"] += r_sum * weight
         acc["min"] = torch.minimum(acc["min"], lo.to(torch.float64))
         acc["max"] = torch.maximum(acc["max"], hi.to(torch.float64))
+
+    def _position(self, lg: Tensor) -> Tensor:
+        """The bin position ``(log10(rate) - low) * B``, in place; its floor is the bin."""
+        return lg.sub_(self.low).mul_(self.bpd)
 
     def add_update(
         self, update: Tensor, weight: Tensor, grad: Tensor | None = None, scale: float = 1.0
@@ -117,20 +174,34 @@ class Summarizer:
         """Add one parameter's last update and its weights (for update RMS and ratio).
 
         ``grad`` (same shape) adds to the cosine between update and gradient; ``scale`` is
-        the number of elements each given element stands for (a sample's stride).
+        the number of elements each given element stands for (a sample's stride). Sums of
+        squares and products are float64 sums of exact float64 products, read in pieces on
+        the CPU.
         """
         if self._acc is None:
             self._acc = self._init(update.device)
         acc = self._acc
-        u, w = update.detach().reshape(-1), weight.detach().reshape(-1)
-        acc["upd_sq"] += torch.linalg.vector_norm(u, dtype=torch.float64) ** 2 * scale
-        acc["w_sq"] += torch.linalg.vector_norm(w, dtype=torch.float64) ** 2 * scale
-        acc["has_upd"] += u.numel() * scale
-        if grad is not None:
-            g = grad.detach().reshape(-1)
-            acc["ug"] += torch.dot(u.to(torch.float64), g.to(torch.float64)) * scale
-            acc["g_sq"] += torch.linalg.vector_norm(g, dtype=torch.float64) ** 2 * scale
-            acc["has_grad"] += u.numel() * scale
+        u, w = _flat_real(update), _flat_real(weight)
+        g = _flat_real(grad) if grad is not None else None
+        terms: dict[str, list[Tensor]] = {"upd_sq": [], "w_sq": [], "ug": [], "g_sq": []}
+        for a, b in selection.spans(u):
+            u64 = _f64(u[a:b], 0)
+            terms["upd_sq"].append(torch.dot(u64, u64))
+            if g is not None:
+                g64 = _f64(g[a:b], 1)
+                terms["ug"].append(torch.dot(u64, g64))
+                terms["g_sq"].append(torch.dot(g64, g64))
+        for a, b in selection.spans(w):
+            w64 = _f64(w[a:b], 0)
+            terms["w_sq"].append(torch.dot(w64, w64))
+        for k, vals in terms.items():
+            if vals:
+                total = vals[0] if len(vals) == 1 else torch.stack(vals).sum()
+                acc[k] += total * scale
+        n = u.numel() // (2 if torch.is_complex(update) else 1)  # as given (complex: pairs)
+        acc["has_upd"] += n * scale
+        if g is not None:
+            acc["has_grad"] += n * scale
 
     def result(self, group: int | str = 0) -> Summary:
         """The summary so far (tensors, not yet read)."""
@@ -285,33 +356,31 @@ def summarize(
         names = {p: n for n, p in names}
     by: dict[int | str, Summarizer] = {}
     counter: dict[int, int] = {}
-    for pr in iter_rates(optimizer, stepped=stepped, sample=sample):
+    last: Tensor | None = None
+    key: int | str = 0
+    for pr in iter_rates(optimizer, stepped=stepped, sample=sample,
+                          chunk=selection.CHUNK):
         if pr.skipped:
             continue
-        _add(by, pr, names, per_param, counter, updates, bins_per_decade)
+        if pr.param is not last:  # a new parameter (the pieces of one follow each other)
+            last = pr.param
+            idx = counter.get(pr.group, 0)
+            counter[pr.group] = idx + 1
+            key = pr.group
+            if per_param:
+                default = f"g{pr.group}.{idx}"
+                key = names.get(pr.param, default) if names else default
+        _add(by.setdefault(key, Summarizer(bins_per_decade=bins_per_decade)), pr, updates)
     return {k: s.result(k) for k, s in by.items()}
 
 
-def _add(
-    by: dict[int | str, Summarizer],
-    pr: ParamRates,
-    names: dict[Tensor, str] | None,
-    per_param: bool,
-    counter: dict[int, int],
-    updates: dict[Tensor, Tensor] | str | None,
-    bpd: int,
-) -> None:
-    idx = counter.get(pr.group, 0)
-    counter[pr.group] = idx + 1
-    key: int | str = pr.group
-    if per_param:
-        key = names.get(pr.param, f"g{pr.group}.{idx}") if names else f"g{pr.group}.{idx}"
-    s = by.setdefault(key, Summarizer(bins_per_decade=bpd))
+def _add(s: Summarizer, pr: ParamRates, updates: dict[Tensor, Tensor] | str | None) -> None:
     numel = pr.numel or pr.param.numel() * (2 if torch.is_complex(pr.param) else 1)
     if numel == 0:  # an empty local shard (FSDP2 with fewer rows than ranks)
         return
-    weight = numel / pr.rate.numel() if pr.rate.dim() and pr.take is not None else 1.0
-    s.add(pr.rate, numel, weight)
+    share = pr.share or numel  # the elements this record (a whole parameter, a piece) stands for
+    weight = share / pr.rate.numel() if pr.rate.dim() and pr.take is not None else 1.0
+    s.add(pr.rate, share, weight)
     values = pr.values if pr.values is not None else pr.param.detach()
     delta: Tensor | None = None
     if updates == "derive":
@@ -328,5 +397,7 @@ def _add(
         if pr.take is not None:
             delta = pr.take(delta)
     if delta is not None:
+        if torch.is_complex(delta):  # statistics over the real view, as the rates
+            delta = torch.view_as_real(delta)
         grad = pr.grad if pr.grad is not None and pr.grad.numel() == delta.numel() else None
-        s.add_update(delta, values, grad, numel / max(delta.numel(), 1))
+        s.add_update(delta, values, grad, share / max(delta.numel(), 1))
