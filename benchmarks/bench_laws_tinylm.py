@@ -7,8 +7,8 @@ Design (sized with ``--steps T`` and ``--seeds``):
 
 - fit the multi-power law on the seed-averaged training-loss curves of constant, cosine and
   WSD (20 % decay) at T;
-- predict held-out schedules of other families: linear and WSD with a 30 % 1-sqrt decay
-  and a two-step decay at T, cosine and WSD at 2T;
+- predict held-out schedules of other families: linear, WSD with a 30 % 1-sqrt decay and
+  a two-step decay (x0.3 at T/2 and 3T/4 after warmup) at T; cosine, WSD and linear at 2T;
 - per held-out schedule: the final-loss error (the mean training loss over the last 5 % of
   updates, law and measurement averaged the same way), the mean relative error over the
   curve after warmup, R², the seed spread of the measured final loss (max - min over
@@ -46,8 +46,10 @@ def schedules(t: int) -> dict[str, tuple[str, int, str]]:
         "linear": (f"warmup({w}) then linear(end=0)", t, "held"),
         "wsd30-sqrt": (f"wsd(warmup_steps={w}, decay_fraction=0.3, decay_shape=\"1-sqrt\")", t,
                        "held"),
+        "step": (f"warmup({w}) then multistep([{t // 2}, {3 * t // 4}], 0.3)", t, "held"),
         "cosine-2T": (f"warmup({w}) then cosine(end=0)", 2 * t, "held"),
         "wsd20-2T": (f"wsd(warmup_steps={w}, decay_fraction=0.2)", 2 * t, "held"),
+        "linear-2T": (f"warmup({w}) then linear(end=0)", 2 * t, "held"),
         "wsd10": (f"wsd(warmup_steps={w}, decay_fraction=0.1)", t, "baseline"),
         "wsd40": (f"wsd(warmup_steps={w}, decay_fraction=0.4)", t, "baseline"),
     }
