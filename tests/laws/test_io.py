@@ -149,6 +149,9 @@ def test_law_json_round_trip(tmp_path: Path, mpl_fit: LawFit) -> None:
     (lambda d: {**d, "run_samples": {"a": 1}}, "run_samples must be lists of 7"),
     (lambda d: {**d, "run_errors": [0.1, -0.2, 0.0]}, "run_errors must be 3 finite numbers"),
     (lambda d: {**d, "run_errors": [0.1]}, "one per run_samples entry"),
+    (lambda d: {**d, "options": {**d["options"], "start": -3}}, "options.start=-3"),
+    (lambda d: {**d, "options": {**d["options"], "start_scores": [[0, "x"]]}},
+     "options.start_scores must be"),
     (lambda d: [1, 2], "not a law.json"),
 ])
 def test_corrupt_or_foreign_law_json(tmp_path: Path, mpl_fit: LawFit, edit, match: str) -> None:  # type: ignore[no-untyped-def]

@@ -326,6 +326,16 @@ def load_law(path: str | Path) -> LawFit:
         decay = _num(f"{path}: options.decay", options.get("decay", 0.999), 0.0, True)
         if decay >= 1:
             raise LawError(f"{path}: options.decay={decay!r} is invalid: expected < 1")
+    start = options.get("start", 0)
+    if not isinstance(start, int) or isinstance(start, bool) or start < 0:
+        raise LawError(f"{path}: options.start={start!r} is invalid: expected a step >= 0")
+    scores = options.get("start_scores", [])
+    if not isinstance(scores, list) or not all(
+            isinstance(sc, list) and len(sc) == 2 and isinstance(sc[0], int)
+            and not isinstance(sc[0], bool) and sc[0] >= 0
+            and isinstance(sc[1], (int, float)) and not isinstance(sc[1], bool)
+            and math.isfinite(sc[1]) and sc[1] >= 0 for sc in scores):
+        raise LawError(f"{path}: options.start_scores must be [step >= 0, error >= 0] pairs")
     if law == "multi-power":
         near = options.get("near", 3)
         if not isinstance(near, int) or isinstance(near, bool) or not 2 <= near <= 64:
