@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 import pytest
@@ -89,6 +90,13 @@ def test_band_covers_bootstrap_and_leave_one_run_out_refits(mpl_fit: LawFit) -> 
 
 
 def test_a_non_positive_prediction_is_flagged(mpl_fit: LawFit) -> None:
+    # steps inside the warmup are not predicted (NaN) and are no reason to warn
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LawWarning)
+        inside = predict(mpl_fit, "warmup(100) then cos", N, base=PEAK, band=False,
+                         at=[50, 500, N])
+    assert np.isnan(inside.loss[0])
+    assert inside.warnings == []
     # a loss-drop scale far beyond the data drives the curve below zero
     wild = dataclasses.replace(mpl_fit, params={**mpl_fit.params, "L0": 0.01, "B": 1e6})
     with pytest.warns(LawWarning, match="loss <= 0"):

@@ -136,7 +136,7 @@ def predict(fit: LawFit, schedule: Any, steps: int | None = None, *, base: float
         if t.size == 0 or t.min() < 1 or t.max() > steps:
             raise LawError(f"at: steps must lie in 1..{steps}")
     loss = model.curve_at(fit.theta, curve, t)
-    bad = np.flatnonzero(~(loss > 0))
+    bad = np.flatnonzero(loss <= 0)  # (steps inside the warmup are NaN: not predicted)
     if bad.size:
         n = (f"{label}: the law predicts a loss <= 0 from step {int(t[bad[0]])} on: the fit "
              "does not determine this schedule's curve (see its unidentified parameters)")
