@@ -8,15 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from lrkit.laws.fit import LawFit, LawWarning
+from lrkit.laws.fit import TAIL, LawFit, LawWarning
 from lrkit.laws.predict import predict
 from lrkit.laws.run import Run
 
 __all__ = ["held_out", "held_out_table"]
-
-#: final losses are compared as the mean over this fraction of the last updates
-TAIL = 0.05
-
 
 def _tail(steps: np.ndarray, values: np.ndarray, end: int) -> float:
     k = max(1, round(TAIL * end))

@@ -36,7 +36,7 @@ from lrkit.laws._curve import Curve
 from lrkit.laws.models import LAWS, Features, LawModel
 from lrkit.laws.run import LawError, Run, same_schedule
 
-__all__ = ["AUTO_STARTS", "MIN_RUNS", "LawFit", "LawWarning", "fit"]
+__all__ = ["AUTO_STARTS", "MIN_RUNS", "TAIL", "LawFit", "LawWarning", "fit"]
 
 F64 = npt.NDArray[np.float64]
 
@@ -128,7 +128,8 @@ class LawFit:
         return "\n".join(lines)
 
 
-#: the share of a run's last logged (binned) losses whose mean is its "final loss"
+#: a run's "final loss" is the mean over this share of its last updates (of its last
+#: binned points inside a fit), for law and measurement alike
 TAIL = 0.05
 
 

@@ -55,8 +55,8 @@ def _one_optimizer(opt: str, mine: Sequence[Any], fit_on: Sequence[str], law: st
     import numpy as np
 
     from lrkit.laws import LawError, LawWarning, fit
-    from lrkit.laws.evaluate import TAIL, held_out
-    from lrkit.laws.fit import MIN_RUNS
+    from lrkit.laws.evaluate import held_out
+    from lrkit.laws.fit import MIN_RUNS, TAIL
     from lrkit.laws.io import average_seeds
 
     out: dict[str, Any] = {"optimizer": opt, "fitted_on": list(fit_on), "law": law,
