@@ -93,9 +93,11 @@ def _sf_common(c: _Ctx, beta: float, kind: str) -> RuleResult:
     return RuleOut(rate, None, gn, decoupled=0.0, coupled=0.0, update=update, info=info)
 
 
-def _tracked_d(c: _Ctx, name: str) -> tuple[float, float]:
-    """The ``d`` and ``lr`` the last step of a D-adapting optimizer used (recorded by
+def _d_step(c: _Ctx, name: str) -> tuple[float, dict[str, float]]:
+    """``(dlr, info)`` of the last step of a D-adapting Adam (Prodigy, DAdaptAdam):
+    ``dlr = d · lr · bias correction`` with the ``d`` and ``lr`` the step used (recorded by
     :func:`lrkit.inspect.track` before the step: the step overwrites ``group['d']``)."""
+    g = c.group
     if not c.state["step"]:
         raise NoStatisticsError(f"no statistics yet: {name} step is 0")
     if c.pre is None or "d" not in c.pre or "lr_max" not in c.pre:
@@ -103,23 +105,24 @@ def _tracked_d(c: _Ctx, name: str) -> tuple[float, float]:
             f"{name} overwrites group['d'] in its step, so the d the last step used is gone: "
             "call lrkit.inspect.track(optimizer) before training (an attached Monitor does)"
         )
-    return float(c.pre["d"]), float(c.pre["lr_max"])
-
-
-def _prodigy(c: _Ctx) -> RuleResult:
-    g, s = c.group, c.state
-    _need(s, "step", "exp_avg_sq")
-    d_old, lr = _tracked_d(c, "Prodigy")
-    d_new = float(g["d"])
+    d_old, lr = float(c.pre["d"]), float(c.pre["lr_max"])
     beta1, beta2 = g["betas"]
     k_used = g["k"] - 1
     bias = 1.0
     if g["use_bias_correction"]:
         bias = ((1 - beta2 ** (k_used + 1)) ** 0.5) / (1 - beta1 ** (k_used + 1))
     dlr = d_old * lr * bias
+    return dlr, {"d": d_old, "lr_d": lr * d_old, "d_next": float(g["d"]), "dlr": dlr}
+
+
+def _prodigy(c: _Ctx) -> RuleResult:
+    g, s = c.group, c.state
+    _need(s, "step", "exp_avg_sq")
+    dlr, info = _d_step(c, "Prodigy")
+    d_new = info["d_next"]
     denom = s["exp_avg_sq"].sqrt().add_(d_new * g["eps"])
     rate = torch.reciprocal(denom).mul_(dlr)
-    if beta1 > 0:
+    if g["betas"][0] > 0:
         _need(s, "exp_avg")
         rest = s["exp_avg"]
     else:
@@ -127,7 +130,6 @@ def _prodigy(c: _Ctx) -> RuleResult:
             raise NoStatisticsError("Prodigy with beta1=0: the last update needs param.grad")
         rest = c.grad * d_new  # the step added the coupled decay into param.grad
     decay = g["weight_decay"]
-    info = {"d": d_old, "lr_d": lr * d_old, "d_next": d_new, "dlr": dlr}
     dec = decay * dlr if decay != 0 and g["decouple"] else 0.0
     return RuleOut(rate, None, rest, decoupled=dec, coupled=0.0, info=info)
 
@@ -135,19 +137,12 @@ def _prodigy(c: _Ctx) -> RuleResult:
 def _dadapt_adam(c: _Ctx) -> RuleResult:
     g, s, p = c.group, c.state, c.param
     _need(s, "step", "exp_avg", "exp_avg_sq")
-    d_old, lr = _tracked_d(c, "DAdaptAdam")
-    beta1, beta2 = g["betas"]
-    k_used = g["k"] - 1
-    bias = 1.0
-    if g["use_bias_correction"]:
-        bias = ((1 - beta2 ** (k_used + 1)) ** 0.5) / (1 - beta1 ** (k_used + 1))
-    dlr = d_old * lr * bias
+    dlr, info = _d_step(c, "DAdaptAdam")
     scale = dlr * g["layer_scale"]
     denom = s["exp_avg_sq"].sqrt().add_(g["eps"])
     m = s["exp_avg"]  # accumulates r * dlr * (1 - beta1) * g: the rates are inside it
     decay = g["weight_decay"]
     dec = decay * dlr if decay != 0 and g["decouple"] else 0.0
-    info = {"d": d_old, "lr_d": lr * d_old, "d_next": float(g["d"]), "dlr": dlr}
     if scale == 0:
         rate = torch.zeros_like(denom)
 
