@@ -120,9 +120,13 @@ def test_bad_inputs_write_nothing(folder: Path, tmp_path: Path,
             (["fit", str(folder / "cos.csv"), "--from-step", "-5"], "--from-step: '-5'"),
             (["fit", str(folder / "cos.csv"), "--from-step", "soon"], "--from-step: 'soon'"),
             (["predict", str(folder / "law.json"), "cos", "--steps", "100", "--base-lr", "nan"],
-             "--base-lr")):
+             "--base-lr"),
+            (["optimize", str(folder / "law.json"), "--steps", "100", "--peak", "nan"],
+             "peak=nan is invalid"),
+            (["optimize", str(folder / "law.json"), "--steps", "100", "--peak", "-1"],
+             "--peak")):
         with pytest.raises(SystemExit):
-            main([*args, "-o" if args[0] == "fit" else "--csv", str(out)])
+            main([*args, {"fit": "-o", "predict": "--csv"}.get(args[0], "--json"), str(out)])
         assert says in capsys.readouterr().err
         assert not out.exists()
     assert sorted(tmp_path.iterdir()) == sorted([bad, foreign])

@@ -121,7 +121,7 @@ def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
     )
     p.add_argument("law", type=Path, help="law.json written by lrkit fit, or luo2025-400m")
     p.add_argument("--steps", type=positive_int("steps"), required=True, metavar="N")
-    p.add_argument("--peak", type=float, default=None, metavar="LR",
+    p.add_argument("--peak", type=positive_float("peak"), default=None, metavar="LR",
                    help="peak rate (default: the fitted one)")
     p.add_argument("--warmup", type=int, default=None, metavar="W",
                    help="warmup updates (default: the fitted runs')")
@@ -404,8 +404,6 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     outs = [p for p in (args.json, args.plot) if p is not None]
     for out in outs:
         check_new_file(out, args.force)
-    if args.peak is not None and not args.peak > 0:
-        raise UsageError(f"--peak {args.peak}: expected a rate > 0")
     if args.warmup is not None and not 0 <= args.warmup < args.steps - 1:
         raise UsageError(f"--warmup {args.warmup}: expected 0 <= W < steps - 1")
     try:
