@@ -231,9 +231,12 @@ def test_ctrl_c_writes_a_partial_report(tmp_path: Path) -> None:
     # runs long enough (about 2 s each here) that the interrupt lands before the last ends
     args = ["compare", "--schedules", "constant,setr,step,onecycle", "--optimizers", "sgd",
             "--epochs", "40", "--seeds", "0", "--workers", "2", "-o", "rep"]
+    # a test run started in the background (``cmd &`` in a script) ignores SIGINT and its
+    # children inherit that: give the study the Ctrl-C handling it has in a terminal
     proc = subprocess.Popen(
         [sys.executable, "-m", "lrkit", *args], cwd=tmp_path, env=ENV,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert proc.stderr is not None
     deadline = time.monotonic() + 240
